@@ -1,0 +1,1 @@
+"""The ``breast-subtype`` command line: one module per sub-command, all sharing ``main``."""

@@ -1,0 +1,82 @@
+"""Entry point of ``breast-subtype``.
+
+Exit status: 0 success, 2 bad input (one line on stderr naming the problem, nothing written),
+1 internal error, 130 interrupted. Each sub-command lives in its own module exposing
+``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; heavy imports happen inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from BreastSubtypeLib import __version__
+from BreastSubtypeLib.errors import BadInputError
+
+# name -> module; order is the order shown in --help.
+COMMANDS = {
+    "phantom": "BreastSubtypeLib.cli.phantom_command",
+    "roi": "BreastSubtypeLib.cli.roi_command",
+    "predict": "BreastSubtypeLib.cli.predict_command",
+    "demo": "BreastSubtypeLib.cli.demo_command",
+    "models": "BreastSubtypeLib.cli.models_command",
+    "web": "BreastSubtypeLib.cli.web_command",
+}
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; we want one line and exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineErrorParser(
+        prog="breast-subtype",
+        description="ER, PR, HER2 and Ki-67 from one post-contrast breast DCE-MRI volume "
+        "(research use only; the bundled model is a demonstration model trained on synthetic phantoms).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineErrorParser)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a sub-command still being written on this branch
+        command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except BadInputError as exc:
+        message = " ".join(str(exc).split())  # always one line
+        print(f"breast-subtype {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"breast-subtype {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # internal error: one line unless --debug
+        if args.debug or os.environ.get("BREAST_SUBTYPE_DEBUG"):
+            raise
+        print(f"breast-subtype {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
