@@ -52,9 +52,15 @@ class TqdmProgress:
     def __init__(self, description: str) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=100, desc=description, unit="%", file=sys.stderr,
-                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", leave=False,
-                         disable=None)
+        self._bar = tqdm(
+            total=100,
+            desc=description,
+            unit="%",
+            file=sys.stderr,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+            leave=False,
+            disable=None,
+        )
         self._last = 0
 
     def __call__(self, fraction: float, stage: str) -> None:

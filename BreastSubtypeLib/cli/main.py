@@ -73,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # internal error: one line unless --debug
         if args.debug or os.environ.get("BREAST_SUBTYPE_DEBUG"):
             raise
-        print(f"breast-subtype {args.command}: internal error: {type(exc).__name__}: {exc} "
-              "(rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"breast-subtype {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 
