@@ -1,0 +1,85 @@
+import math
+
+import pytest
+import torch
+
+from BreastSubtypeTraining.losses import MultiTaskLoss
+
+
+def _outputs(batch=4, requires_grad=True):
+    torch.manual_seed(0)
+    outputs = {task: torch.randn(batch, requires_grad=requires_grad) for task in ("er", "pr", "her2")}
+    outputs["ki67_percent"] = (torch.rand(batch) * 60).requires_grad_(requires_grad)
+    return outputs
+
+
+def test_all_labels_missing_gives_exact_zero_and_finite_zero_gradient():
+    outputs = _outputs()
+    nan = torch.full((4,), float("nan"))
+    labels = {"er": nan, "pr": nan, "her2": nan, "ki67_percent": nan}
+    total, per_task = MultiTaskLoss()(outputs, labels)
+    assert total.item() == 0.0
+    assert per_task == {"er": 0.0, "pr": 0.0, "her2": 0.0, "ki67_percent": 0.0}
+    total.backward()
+    for tensor in outputs.values():
+        assert torch.isfinite(tensor.grad).all() and tensor.grad.abs().sum().item() == 0.0
+
+
+def test_missing_task_key_and_mask_count_as_unknown():
+    outputs = _outputs()
+    labels = {"er": torch.tensor([1.0, 0.0, 1.0, 0.0])}
+    known = {"er": torch.tensor([True, True, False, False])}
+    total, per_task = MultiTaskLoss()(outputs, labels, known)
+    logits = outputs["er"][:2].detach()
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([1.0, 0.0]))
+    assert per_task["er"] == pytest.approx(expected.item(), rel=1e-6)
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert per_task["ki67_percent"] == 0.0
+
+
+def test_ki67_is_scaled_to_fraction_and_mse_matches_hand_value():
+    outputs = {"ki67_percent": torch.tensor([30.0, 10.0])}
+    labels = {"ki67_percent": torch.tensor([20.0, float("nan")])}
+    loss = MultiTaskLoss(tasks=("ki67_percent",), ki67_loss="mse")
+    total, _ = loss(outputs, labels)
+    assert total.item() == pytest.approx(0.1**2)
+    huber = MultiTaskLoss(tasks=("ki67_percent",), huber_delta=0.05)(outputs, labels)[0]
+    assert huber.item() == pytest.approx(0.05 * (0.1 - 0.5 * 0.05))  # linear beyond delta
+
+
+def test_task_weights_and_single_task_mode():
+    outputs = _outputs()
+    labels = {task: torch.tensor([1.0, 0.0, 1.0, 1.0]) for task in ("er", "pr", "her2")}
+    labels["ki67_percent"] = torch.tensor([10.0, 20.0, 30.0, 40.0])
+    single, per_task = MultiTaskLoss(tasks=("her2",))(outputs, labels)
+    assert set(per_task) == {"her2"}
+    weighted, _ = MultiTaskLoss(tasks=("her2",), weights={"her2": 3.0})(outputs, labels)
+    assert weighted.item() == pytest.approx(3.0 * single.item(), rel=1e-6)
+    with pytest.raises(ValueError):
+        MultiTaskLoss(tasks=("luminal",))
+
+
+def test_uncertainty_weighting_starts_at_plain_sum_and_learns_log_variances():
+    outputs = _outputs()
+    labels = {task: torch.tensor([1.0, 0.0, 1.0, 1.0]) for task in ("er", "pr", "her2")}
+    labels["ki67_percent"] = torch.tensor([10.0, 20.0, 30.0, 40.0])
+    loss = MultiTaskLoss(uncertainty_weighting=True)
+    total, per_task = loss(outputs, labels)
+    # s = 0: classification weight 1, Ki-67 weight 1/2, regularisers 0.
+    expected = per_task["er"] + per_task["pr"] + per_task["her2"] + 0.5 * per_task["ki67_percent"]
+    assert total.item() == pytest.approx(expected, rel=1e-5)
+    total.backward()
+    grad = loss.log_variances.grad
+    assert torch.isfinite(grad).all()
+    # d/ds [exp(-s) L + s/2] at s=0 is 1/2 - L.
+    assert grad[0].item() == pytest.approx(0.5 - per_task["er"], rel=1e-5)
+
+
+def test_uncertainty_weighting_skips_regulariser_of_unlabelled_task():
+    outputs = _outputs()
+    nan = torch.full((4,), float("nan"))
+    loss = MultiTaskLoss(uncertainty_weighting=True)
+    with torch.no_grad():
+        loss.log_variances.fill_(1.5)
+    total, _ = loss(outputs, {"er": nan, "pr": nan, "her2": nan, "ki67_percent": nan})
+    assert total.item() == 0.0 and not math.isnan(total.item())
