@@ -1,32 +1,39 @@
-"""The manifest: the one data format the cohort predictor and the training package read (SPEC §7).
+"""The manifest: the one CSV of cases that training, evaluation and cohort tools read (SPEC §7).
 
-CSV with a header, paths relative to the CSV file::
+The ONE implementation, shared by cohort prediction (``BreastSubtypeLib.inference.cohort``) and the
+training package (which imports it from here: BreastSubtypeLib never depends on training).
 
-    case_id,image,mask,er,pr,her2,ki67[,split][,patient_id]
+Header ``case_id,image,mask,er,pr,her2,ki67[,split][,patient_id]``; paths are relative to the CSV.
+er/pr/her2 are 0, 1 or empty (unknown), ki67 is 0-100 or empty, split is train/val/test or empty.
+Missing labels are normal. Every bad row is reported at once, in one ``BadInputError``, so a user
+fixes the whole file in one pass instead of one error per run.
 
-er/pr/her2 are 0/1 or empty (unknown), ki67 is 0-100 or empty, split is train/val/test or empty.
-Missing labels are normal (no public DCE-MRI set has Ki-67), so they come back as ``None``.
-
->>> cases = read_manifest("cohort/manifest.csv")  # doctest: +SKIP
->>> cases[0].image  # an absolute Path  # doctest: +SKIP
+>>> rows = read_manifest("cohort/manifest.csv")  # doctest: +SKIP
+>>> rows[0].case_id, rows[0].er, rows[0].ki67_percent  # doctest: +SKIP
+('case_000', 1, 23.5)
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
-from dataclasses import dataclass
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from BreastSubtypeLib.atomic import write_text_atomic
 from BreastSubtypeLib.errors import BadInputError
 
-PATH_COLUMNS = ("case_id", "image", "mask")
-LABEL_COLUMNS = ("er", "pr", "her2", "ki67")
+REQUIRED_COLUMNS = ("case_id", "image", "mask", "er", "pr", "her2", "ki67")
+OPTIONAL_COLUMNS = ("split", "patient_id")
 SPLITS = ("train", "val", "test")
+RECEPTORS = ("er", "pr", "her2")
 
 
 @dataclass(frozen=True)
-class ManifestCase:
+class ManifestRow:
     case_id: str
     image: Path
     mask: Path
@@ -35,90 +42,152 @@ class ManifestCase:
     her2: int | None = None
     ki67_percent: float | None = None
     split: str | None = None
-    patient_id: str | None = None  # groups cases for patient-level splits; never written to outputs
+    patient_id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        # A patient without an explicit id is its own patient (one case each).
+        if not self.patient_id:
+            object.__setattr__(self, "patient_id", self.case_id)
 
     @property
     def labels(self) -> dict[str, float | None]:
-        return {"er": self.er, "pr": self.pr, "her2": self.her2, "ki67": self.ki67_percent}
+        return {"er": self.er, "pr": self.pr, "her2": self.her2, "ki67_percent": self.ki67_percent}
 
 
-def _binary(value: str, column: str, row: int, source: Path) -> int | None:
-    value = value.strip()
-    if value == "":
+def _parse_receptor(name: str, text: str, problems: list[str]) -> int | None:
+    if text == "":
         return None
-    if value in ("0", "1", "0.0", "1.0"):
-        return int(float(value))
-    raise BadInputError(f"Manifest {source} row {row}: {column} must be 0, 1 or empty, got {value!r}.")
+    # Spreadsheets export 1 as "1.0"; accept that, nothing else.
+    if text in ("0", "1", "0.0", "1.0"):
+        return int(float(text))
+    problems.append(f"{name} must be 0, 1 or empty, got {text!r}")
+    return None
 
 
-def _percent(value: str, row: int, source: Path) -> float | None:
-    value = value.strip()
-    if value == "":
+def _parse_ki67(text: str, problems: list[str]) -> float | None:
+    if text == "":
         return None
     try:
-        number = float(value)
+        value = float(text)
     except ValueError:
-        number = math.nan
-    if not (0.0 <= number <= 100.0):
-        raise BadInputError(f"Manifest {source} row {row}: ki67 must be 0-100 or empty, got {value!r}.")
-    return number
+        problems.append(f"ki67 must be a percentage 0-100 or empty, got {text!r}")
+        return None
+    if not math.isfinite(value) or not 0.0 <= value <= 100.0:
+        problems.append(f"ki67 must be between 0 and 100, got {text!r}")
+        return None
+    return value
 
 
-def read_manifest(path: str | Path, *, require_labels: bool = True) -> list[ManifestCase]:
-    """Read and check a manifest; image/mask paths are resolved against the CSV's folder.
+def read_manifest(
+    path: str | os.PathLike, *, check_files: bool = True, require_labels: bool = True
+) -> list[ManifestRow]:
+    """Read and validate a manifest; image and mask paths come back absolute.
 
-    ``require_labels=False`` accepts a manifest with only case_id,image,mask (cohort prediction).
+    Rows are numbered as a spreadsheet shows them (the header is row 1). ``check_files=False``
+    skips the existence check of images and masks (e.g. to inspect labels of a manifest whose
+    images live elsewhere, or a cohort run that marks a missing file as that case's error).
+    ``require_labels=False`` accepts a manifest of case_id,image,mask only (cohort prediction).
     """
-    source = Path(path)
-    if not source.is_file():
-        raise BadInputError(f"Manifest {source} does not exist or is not a file.")
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: manifest not found.")
     try:
-        with source.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [name.strip() for name in (reader.fieldnames or [])]
-            rows = list(reader)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise BadInputError(f"Manifest {source} is not a readable CSV file ({exc}).") from exc
-    required = PATH_COLUMNS + (LABEL_COLUMNS if require_labels else ())
+        text = path.read_text(encoding="utf-8-sig")  # -sig: Excel writes a BOM
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path}: manifest cannot be read as UTF-8 text ({exc}).") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    required = REQUIRED_COLUMNS if require_labels else REQUIRED_COLUMNS[:3]
     missing = [name for name in required if name not in header]
     if missing:
-        raise BadInputError(f"Manifest {source} lacks the column(s) {', '.join(missing)}.")
-    if not rows:
-        raise BadInputError(f"Manifest {source} lists no cases.")
-
-    cases: list[ManifestCase] = []
-    seen: set[str] = set()
-    for row_number, raw in enumerate(rows, start=2):  # row 1 is the header
-        row = {(key or "").strip(): (value or "") for key, value in raw.items()}
-        case_id = row["case_id"].strip()
+        raise BadInputError(
+            f"{path.name}: missing required column(s) {', '.join(missing)} "
+            f"(the header must be {','.join(REQUIRED_COLUMNS)}[,split][,patient_id])."
+        )
+    reader.fieldnames = header
+    base = path.parent.resolve()
+    rows: list[ManifestRow] = []
+    errors: list[str] = []
+    first_row_of: dict[str, int] = {}
+    for row_number, record in enumerate(reader, start=2):
+        values = {key: (value or "").strip() for key, value in record.items() if key is not None}
+        if not any(values.values()):
+            continue  # blank line
+        problems: list[str] = []
+        case_id = values["case_id"]
         if not case_id:
-            raise BadInputError(f"Manifest {source} row {row_number}: case_id is empty.")
-        if case_id in seen:
-            raise BadInputError(f"Manifest {source} row {row_number}: case_id {case_id!r} is repeated.")
-        if any(sep in case_id for sep in ("/", "\\")) or case_id in (".", ".."):
-            raise BadInputError(
-                f"Manifest {source} row {row_number}: case_id {case_id!r} is not a file name."
-            )
-        seen.add(case_id)
+            problems.append("case_id is empty")
+        elif any(sep in case_id for sep in "/\\") or case_id in (".", ".."):
+            problems.append(f"case_id {case_id!r} is not usable as a folder name")
+        elif case_id in first_row_of:
+            problems.append(f"duplicate case_id {case_id!r} (first in row {first_row_of[case_id]})")
+        else:
+            first_row_of[case_id] = row_number
+        files: dict[str, Path] = {}
         for column in ("image", "mask"):
-            if not row[column].strip():
-                raise BadInputError(f"Manifest {source} row {row_number}: {column} path is empty.")
-        split = row.get("split", "").strip() or None
+            if not values[column]:
+                problems.append(f"{column} is empty")
+                continue
+            resolved = (base / values[column]).resolve()
+            if check_files and not resolved.exists():
+                problems.append(f"{column} not found: {values[column]}")
+            files[column] = resolved
+        receptors = {name: _parse_receptor(name, values.get(name, ""), problems) for name in RECEPTORS}
+        ki67_percent = _parse_ki67(values.get("ki67", ""), problems)
+        split = values.get("split", "") or None
         if split is not None and split not in SPLITS:
-            raise BadInputError(
-                f"Manifest {source} row {row_number}: split must be train, val, test or empty, got {split!r}."
-            )
-        cases.append(
-            ManifestCase(
+            problems.append(f"split must be train, val, test or empty, got {split!r}")
+        if problems:
+            errors.append(f"row {row_number}: " + "; ".join(problems))
+            continue
+        rows.append(
+            ManifestRow(
                 case_id=case_id,
-                image=(source.parent / row["image"].strip()).resolve(),
-                mask=(source.parent / row["mask"].strip()).resolve(),
-                er=_binary(row.get("er", ""), "er", row_number, source),
-                pr=_binary(row.get("pr", ""), "pr", row_number, source),
-                her2=_binary(row.get("her2", ""), "her2", row_number, source),
-                ki67_percent=_percent(row.get("ki67", ""), row_number, source),
+                image=files["image"],
+                mask=files["mask"],
+                ki67_percent=ki67_percent,
                 split=split,
-                patient_id=row.get("patient_id", "").strip() or None,
+                patient_id=values.get("patient_id", ""),
+                **receptors,
             )
         )
-    return cases
+    if errors:
+        raise BadInputError(f"{path.name}: " + "; ".join(errors) + ".")
+    if not rows:
+        raise BadInputError(f"{path.name}: the manifest has no cases.")
+    return rows
+
+
+def _relative(target: Path, base: Path) -> str:
+    try:
+        return Path(os.path.relpath(target, base)).as_posix()
+    except ValueError:  # another drive on Windows: keep it absolute
+        return Path(target).as_posix()
+
+
+def _format_optional(value: float | None) -> str:
+    return "" if value is None else format(value, "g")
+
+
+def write_manifest(rows: Iterable[ManifestRow], path: str | os.PathLike) -> Path:
+    """Write ``rows`` atomically, with paths relative to the manifest's folder."""
+    path = Path(path)
+    base = path.parent.resolve()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                row.case_id,
+                _relative(Path(row.image).resolve(), base),
+                _relative(Path(row.mask).resolve(), base),
+                _format_optional(row.er),
+                _format_optional(row.pr),
+                _format_optional(row.her2),
+                _format_optional(row.ki67_percent),
+                row.split or "",
+                row.patient_id,
+            ]
+        )
+    return write_text_atomic(path, buffer.getvalue())
