@@ -1,0 +1,5 @@
+"""Inference: device choice, prediction with explanations, case outputs and resumable cohort runs.
+
+Import the submodules (``inference.predict``, ``inference.outputs``, ``inference.cohort``); this
+package imports nothing heavy so the CLI stays fast.
+"""

@@ -1,0 +1,1 @@
+"""Human-readable outputs: perceptual colour maps, PNG overlays and the self-contained HTML report."""

@@ -1,0 +1,144 @@
+"""PNG overlays: a heatmap in a perceptual colour map with ROI contours, on axial, coronal and
+sagittal planes through the lesion centre.
+
+Planes are sampled in physical (LPS) space on square pixels, so any spacing, flip or oblique
+direction shows with its true aspect ratio and in radiological orientation (patient's right on the
+viewer's left, anterior up on axial, superior up on coronal/sagittal).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import SimpleITK as sitk
+
+from BreastSubtypeLib.reports.colormaps import apply_colormap
+from BreastSubtypeLib.rois.labels import CORE, RIM, ROI_COLORS_RGB
+
+# (column axis, row axis) as LPS unit vectors: x grows to the patient's left, y posterior, z superior.
+VIEWS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "axial": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+    "coronal": ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)),
+    "sagittal": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
+}
+OUTPUT_PIXELS = 384
+MIN_FIELD_OF_VIEW_MM = 60.0
+
+
+def lesion_centre_mm(labelmap: sitk.Image) -> tuple[float, float, float]:
+    """Physical centroid of the tumour (core + rim) in LPS millimetres."""
+    labels = sitk.GetArrayViewFromImage(labelmap)
+    k, j, i = np.nonzero((labels == CORE) | (labels == RIM))
+    if k.size == 0:
+        raise ValueError("The ROI labelmap holds no tumour voxels.")
+    return labelmap.TransformContinuousIndexToPhysicalPoint(
+        (float(i.mean()), float(j.mean()), float(k.mean()))
+    )
+
+
+def _lesion_extent_mm(labelmap: sitk.Image) -> float:
+    labels = sitk.GetArrayViewFromImage(labelmap)
+    k, j, i = np.nonzero(labels)
+    corners = [
+        labelmap.TransformIndexToPhysicalPoint((int(a), int(b), int(c)))
+        for a in (i.min(), i.max())
+        for b in (j.min(), j.max())
+        for c in (k.min(), k.max())
+    ]
+    return float(np.ptp(np.asarray(corners), axis=0).max())
+
+
+def _plane_reference(
+    centre: tuple[float, float, float], view: str, field_of_view_mm: float, pixels: int
+) -> sitk.Image:
+    column, row = (np.asarray(v) for v in VIEWS[view])
+    normal = np.cross(column, row)
+    pixel_mm = field_of_view_mm / pixels
+    origin = np.asarray(centre) - (column + row) * pixel_mm * (pixels - 1) / 2.0
+    reference = sitk.Image([pixels, pixels, 1], sitk.sitkUInt8)
+    reference.SetSpacing((pixel_mm, pixel_mm, pixel_mm))
+    reference.SetOrigin(tuple(origin))
+    reference.SetDirection(tuple(np.stack([column, row, normal], axis=1).ravel()))
+    return reference
+
+
+def sample_plane(image: sitk.Image, reference: sitk.Image, *, nearest: bool = False) -> np.ndarray:
+    """The image on the plane's pixels as a 2-D float32 array (rows, columns); 0 outside the image."""
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    resampled = sitk.Resample(image, reference, sitk.Transform(), interpolator, 0.0, sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(resampled)[0]
+
+
+def _grey(values: np.ndarray) -> np.ndarray:
+    inside = values[values != 0]
+    low, high = np.percentile(inside, [1, 99.5]) if inside.size else (0.0, 1.0)
+    scaled = np.clip((values - low) / max(high - low, 1e-6), 0.0, 1.0)
+    return np.repeat((scaled * 255.0)[..., None], 3, axis=2)
+
+
+def _contours(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose 4-neighbourhood holds another label: a one-pixel outline of every ROI."""
+    edge = np.zeros(labels.shape, dtype=bool)
+    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
+    edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    return edge & (labels != 0)
+
+
+def render_overlay(
+    image: sitk.Image,
+    labelmap: sitk.Image,
+    heatmap: sitk.Image | None,
+    view: str,
+    *,
+    centre: tuple[float, float, float] | None = None,
+    colormap: str = "inferno",
+    opacity: float = 0.6,
+    pixels: int = OUTPUT_PIXELS,
+) -> np.ndarray:
+    """RGB uint8 ``(pixels, pixels, 3)``: grey image, heatmap blended by its value, ROI outlines."""
+    centre = centre or lesion_centre_mm(labelmap)
+    field_of_view_mm = max(MIN_FIELD_OF_VIEW_MM, 3.0 * _lesion_extent_mm(labelmap))
+    reference = _plane_reference(centre, view, field_of_view_mm, pixels)
+    rgb = _grey(sample_plane(image, reference))
+    if heatmap is not None:
+        values = np.clip(sample_plane(heatmap, reference), 0.0, 1.0)
+        alpha = (opacity * values)[..., None]  # low attention lets the anatomy through
+        rgb = rgb * (1.0 - alpha) + apply_colormap(values, colormap).astype(np.float32) * alpha
+    labels = sample_plane(labelmap, reference, nearest=True).astype(np.uint8)
+    edges = _contours(labels)
+    for label, colour in ROI_COLORS_RGB.items():
+        rgb[edges & (labels == label)] = np.asarray(colour) * 255.0
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def encode_png(rgb: np.ndarray, *, level: int = 6) -> bytes:
+    """A minimal PNG encoder (8-bit RGB) so reports need neither matplotlib nor Pillow."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    height, width = rgb.shape[:2]
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rgb.reshape(height, width * 3)], axis=1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), level))
+        + chunk(b"IEND", b"")
+    )
+
+
+def render_overlays(
+    image: sitk.Image, labelmap: sitk.Image, heatmap: sitk.Image | None, *, colormap: str = "inferno"
+) -> dict[str, bytes]:
+    """PNG bytes per view ("axial", "coronal", "sagittal") through the lesion centre."""
+    centre = lesion_centre_mm(labelmap)
+    return {
+        view: encode_png(render_overlay(image, labelmap, heatmap, view, centre=centre, colormap=colormap))
+        for view in VIEWS
+    }

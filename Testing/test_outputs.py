@@ -1,0 +1,93 @@
+"""Case outputs: colour maps, PNG overlays in true physical aspect and orientation, HTML report,
+and the case folder written by write_case_outputs."""
+
+import io
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from BreastSubtypeLib.reports.colormaps import apply_colormap, lookup_table
+from BreastSubtypeLib.reports.overlays import OUTPUT_PIXELS, encode_png, render_overlay
+from BreastSubtypeLib.rois.labels import CORE, RIM, ROI_COLORS_RGB
+
+
+def _sphere_case(spacing, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1), size=(64, 64, 40), radius_mm=10.0):
+    image = sitk.Image(size, sitk.sitkFloat32)
+    image.SetSpacing(spacing)
+    image.SetDirection(direction)
+    image.SetOrigin((-20.0, 35.0, 7.0))
+    centre_index = [(n - 1) / 2 for n in size]
+    centre = np.asarray(image.TransformContinuousIndexToPhysicalPoint(centre_index))
+    k, j, i = np.indices(size[::-1])
+    points = np.stack([i, j, k], -1).reshape(-1, 3).astype(float)
+    physical = (np.asarray(direction).reshape(3, 3) @ (points * spacing).T).T + image.GetOrigin()
+    distance = np.linalg.norm(physical - centre, axis=1).reshape(size[::-1])
+    labels = np.where(distance <= radius_mm - 3, CORE, np.where(distance <= radius_mm, RIM, 0)).astype(
+        np.uint8
+    )
+    labelmap = sitk.GetImageFromArray(labels)
+    labelmap.CopyInformation(image)
+    rng = np.random.default_rng(0)
+    image = sitk.GetImageFromArray(
+        (100 + 10 * rng.standard_normal(labels.shape) + 300 * (labels > 0)).astype(np.float32)
+    )
+    image.CopyInformation(labelmap)
+    return image, labelmap, centre
+
+
+def _outline_extent_mm(rgb, colour):
+    rows, cols = np.nonzero(np.all(rgb == np.rint(np.asarray(colour) * 255).astype(np.uint8), axis=2))
+    return np.ptp(cols), np.ptp(rows), cols.mean(), rows.mean()
+
+
+def test_colormaps_are_built_from_their_data():
+    table = lookup_table("inferno")
+    assert table.shape == (256, 3) and table.dtype == np.uint8
+    assert table[0].tolist() == [0, 0, 4] and table[255].tolist() == [252, 255, 164]
+    assert lookup_table("viridis")[0].tolist() == [68, 1, 84]
+    luminance = table @ np.array([0.2126, 0.7152, 0.0722])
+    assert np.all(np.diff(luminance) >= -0.5)  # perceptual maps brighten monotonically
+    assert apply_colormap(np.array([np.nan, 2.0]), "inferno").tolist() == [[0, 0, 4], [252, 255, 164]]
+
+
+def test_png_encoder_round_trips_exactly():
+    from PIL import Image
+
+    rgb = np.random.default_rng(1).integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    decoded = np.asarray(Image.open(io.BytesIO(encode_png(rgb))).convert("RGB"))
+    assert np.array_equal(decoded, rgb)
+
+
+@pytest.mark.parametrize("view", ["coronal", "sagittal"])
+def test_overlay_keeps_the_physical_aspect_ratio_of_anisotropic_voxels(view):
+    spacing = (0.6, 0.6, 2.0)
+    image, labelmap, _ = _sphere_case(spacing)
+    rgb = render_overlay(image, labelmap, None, view)
+    assert rgb.shape == (OUTPUT_PIXELS, OUTPUT_PIXELS, 3)
+    width_px, height_px, _, _ = _outline_extent_mm(rgb, ROI_COLORS_RGB[RIM])
+    pixel_mm = 60.0 / OUTPUT_PIXELS  # the minimum field of view for a 20 mm lesion
+    # A sphere stays round: voxel counts would make it 3.3x wider than tall.
+    assert abs(width_px - height_px) * pixel_mm <= spacing[2]
+
+
+def test_overlay_uses_radiological_orientation_for_flipped_and_oblique_inputs():
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    for direction in [(-1, 0, 0, 0, -1, 0, 0, 0, 1), (c, -s, 0, s, c, 0, 0, 0, 1)]:
+        image, labelmap, centre = _sphere_case((0.7, 0.7, 1.1), direction, radius_mm=6.0)
+        # Move the lesion 12 mm to the patient's left (+x in LPS) of the plane centre.
+        left_of = (centre[0] - 12.0, centre[1], centre[2])
+        rgb = render_overlay(image, labelmap, None, "axial", centre=left_of)
+        _, _, col, row = _outline_extent_mm(rgb, ROI_COLORS_RGB[RIM])
+        assert col > OUTPUT_PIXELS / 2 + 40  # patient's left on the viewer's right
+        assert abs(row - (OUTPUT_PIXELS - 1) / 2) < 3
+
+
+def test_heatmap_is_blended_with_the_colormap():
+    image, labelmap, _ = _sphere_case((0.7, 0.7, 1.1))
+    heat = sitk.Cast(labelmap > 0, sitk.sitkFloat32)
+    plain = render_overlay(image, labelmap, None, "axial")
+    hot = render_overlay(image, labelmap, heat, "axial")
+    centre_px = OUTPUT_PIXELS // 2
+    assert hot[centre_px, centre_px].tolist() != plain[centre_px, centre_px].tolist()
+    assert hot[5, 5].tolist() == plain[5, 5].tolist()  # zero attention leaves the anatomy untouched
