@@ -29,7 +29,6 @@ def perceptual_color_node(scene, colormap: str = "inferno"):
     node.SetName(name)
     node.SetTypeToUser()
     node.SetNumberOfColors(len(table))
-    node.SetNamesInitialised(True)  # entries are colours of a continuous map, not named labels
     for index, (r, g, b) in enumerate(table):
         node.SetColor(index, r, g, b, 1.0)
     node.SetAttribute("Category", "BreastSubtype")

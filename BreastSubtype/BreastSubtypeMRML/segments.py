@@ -49,7 +49,7 @@ def terminology_string(modifier: tuple[str, str, str] | None = None) -> str:
     """A serialised terminology entry: neoplasm of the breast, optionally with a ROI modifier."""
     entry = slicer.vtkSlicerTerminologyEntry()
     entry.SetTerminologyContextName("Segmentation category and type - DICOM master list")
-    entry.SetAnatomicContextName("Anatomic codes - DICOM master list")
+    entry.SetRegionContextName("Anatomic codes - DICOM master list")
     _set_code(entry.GetCategoryObject(), _CATEGORY)
     _set_code(entry.GetTypeObject(), _NEOPLASM)
     if modifier is not None:

@@ -1,0 +1,100 @@
+"""The results table: one row per finding, in the words a radiologist reads in a report.
+
+Built from the ``prediction.json`` dictionary the CLI writes (SPEC §5), so the Slicer module, the
+web app and the HTML report show the same numbers. Values are text so one column can hold
+probabilities, percent and the subtype name; numbers are formatted with fixed decimals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+COLUMNS = ("Finding", "Value", "Threshold", "Call")
+RECEPTORS = (("er", "ER"), ("pr", "PR"), ("her2", "HER2"))
+DEMONSTRATION_WARNING = "Demonstration model trained on synthetic phantoms: not for clinical use."
+
+
+def _number(value: Any, digits: int) -> str:
+    return "" if value is None else f"{float(value):.{digits}f}"
+
+
+def _ki67_percent(prediction: Mapping[str, Any]) -> Any:
+    value = prediction.get("ki67_percent")
+    return value.get("value") if isinstance(value, Mapping) else value
+
+
+def result_rows(prediction: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows ``(finding, value, threshold, call)`` of a prediction dictionary."""
+    rows: list[tuple[str, str, str, str]] = []
+    for key, label in RECEPTORS:
+        task = prediction.get(key) or {}
+        call = "" if task.get("positive") is None else ("positive" if task["positive"] else "negative")
+        rows.append(
+            (
+                f"{label} probability",
+                _number(task.get("probability"), 3),
+                _number(task.get("threshold"), 3),
+                call,
+            )
+        )
+    rows.append(("Ki-67 (%)", _number(_ki67_percent(prediction), 1), "", ""))
+    subtype = prediction.get("subtype") or {}
+    if subtype:
+        certainty = "uncertain" if subtype.get("uncertain") else "confident"
+        rows.append(
+            (
+                "Surrogate subtype",
+                str(subtype.get("name", "")),
+                str(subtype.get("scheme", "")),
+                f"{certainty} (p = {_number(subtype.get('probability'), 2)})"
+                if subtype.get("probability") is not None
+                else certainty,
+            )
+        )
+    for region, weight in (prediction.get("roi_weights") or {}).items():
+        rows.append((f"ROI weight {region}", _number(weight, 3), "", ""))
+    model = prediction.get("model") or {}
+    if model:
+        rows.append(("Model", f"{model.get('id', '')} {model.get('version', '')}".strip(), "", ""))
+        if model.get("demonstration"):
+            rows.append(("Warning", DEMONSTRATION_WARNING, "", ""))
+    for warning in prediction.get("warnings") or []:
+        rows.append(("Warning", str(warning), "", ""))
+    return rows
+
+
+def fill_results_table(table_node, prediction: Mapping[str, Any]) -> None:
+    """Replace the contents of ``table_node`` with the results of ``prediction``."""
+    import vtk
+
+    table = table_node.GetTable()
+    was_modifying = table_node.StartModify()
+    table.Initialize()
+    rows = result_rows(prediction)
+    for column_index, name in enumerate(COLUMNS):
+        column = vtk.vtkStringArray()
+        column.SetName(name)
+        column.SetNumberOfValues(len(rows))
+        for row_index, row in enumerate(rows):
+            column.SetValue(row_index, row[column_index])
+        table.AddColumn(column)
+    table_node.SetUseColumnTitleAsColumnHeader(True)
+    table_node.Modified()
+    table_node.EndModify(was_modifying)
+
+
+def add_results_table(scene, prediction: Mapping[str, Any], name: str):
+    """A new ``vtkMRMLTableNode`` holding the results of ``prediction``."""
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    fill_results_table(node, prediction)
+    return node
+
+
+def table_rows(table_node) -> list[tuple[str, ...]]:
+    """The table's cells as text, row by row (what a user would copy out of the table view)."""
+    table = table_node.GetTable()
+    return [
+        tuple(table.GetColumn(c).GetValue(r) for c in range(table.GetNumberOfColumns()))
+        for r in range(table.GetNumberOfRows())
+    ]
