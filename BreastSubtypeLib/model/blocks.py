@@ -1,0 +1,142 @@
+"""Building blocks of the spatial multi-task network (torch only; imported by the model path).
+
+Activations are never in-place: several task heads back-propagate through one shared trunk, and
+Grad-CAM hooks read the trunk's activations, both of which an in-place ReLU would corrupt.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """Instance norm by default: its statistics are per case, so training with the small batches 3-D
+    crops allow (2-8) behaves like inference, and eval output never depends on the batch. BatchNorm
+    with such batches has noisy statistics and a train/eval gap; GroupNorm is offered as a middle way."""
+    if kind == "instance":
+        return nn.InstanceNorm3d(channels, affine=True)
+    if kind == "batch":
+        return nn.BatchNorm3d(channels)
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    raise ValueError(f"unknown norm {kind!r}")
+
+
+class ConvNormAct(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int, norm: str, *, stride: int = 1, kernel: int = 3):
+        super().__init__(
+            nn.Conv3d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2, bias=False),
+            make_norm(norm, out_channels),
+            nn.LeakyReLU(0.01),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3×3×3 convolutions with an identity (or strided 1×1×1) shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str, *, stride: int = 1):
+        super().__init__()
+        self.conv1 = ConvNormAct(in_channels, out_channels, norm, stride=stride)
+        self.conv2 = nn.Conv3d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.norm2 = make_norm(norm, out_channels)
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and in_channels == out_channels
+            else nn.Sequential(
+                nn.Conv3d(in_channels, out_channels, 1, stride=stride, bias=False),
+                make_norm(norm, out_channels),
+            )
+        )
+        self.act = nn.LeakyReLU(0.01)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm2(self.conv2(self.conv1(x))) + self.shortcut(x))
+
+
+class ResidualExtractor(nn.Module):
+    """3-D residual feature extractor: a stride-2 stem (no full-resolution stage, the costliest part
+    of MONAI's ResNets), then one stage per width, each after the first halving the grid.
+
+    Stage ``s`` runs at 1/2**(s+1) of the input size; its output is ``self.stage{s}``.
+    """
+
+    def __init__(self, in_channels: int, widths: tuple[int, ...], blocks: tuple[int, ...], norm: str):
+        super().__init__()
+        self.stem = ConvNormAct(in_channels, widths[0], norm, stride=2)
+        self.n_stages = len(widths)
+        previous = widths[0]
+        for index, (width, count) in enumerate(zip(widths, blocks)):
+            layers = [ResidualBlock(previous, width, norm, stride=1 if index == 0 else 2)]
+            layers += [ResidualBlock(width, width, norm) for _ in range(count - 1)]
+            setattr(self, f"stage{index}", nn.Sequential(*layers))
+            previous = width
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        x = self.stem(x)
+        for index in range(self.n_stages):
+            x = getattr(self, f"stage{index}")(x)
+            features.append(x)
+        return features
+
+
+class SpatialAttention(nn.Module):
+    """A sigmoid spatial map from one scale's features, conditioned on the ROI masks at that scale
+    (so it can learn where core, rim and peritumoral tissue lie, not only what they look like)."""
+
+    def __init__(self, channels: int, n_masks: int = 3):
+        super().__init__()
+        hidden = max(channels // 4, 8)
+        self.body = nn.Sequential(
+            nn.Conv3d(channels + n_masks, hidden, 3, padding=1),
+            nn.LeakyReLU(0.01),
+            nn.Conv3d(hidden, 1, 1),
+        )
+
+    def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.body(torch.cat([features, masks], dim=1)))
+
+
+def masks_at(masks: torch.Tensor, size: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """Region masks (B,3,D,H,W) averaged down to a feature grid: the fraction of each region per cell."""
+    return masks if tuple(masks.shape[2:]) == tuple(size) else F.adaptive_avg_pool3d(masks, size)
+
+
+def region_pool(features: torch.Tensor, attention: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Attention-weighted mean of features within each region: (B,C,d,h,w) → (B,R,C).
+
+    An empty region gives zeros (its weight is masked out by the ROI weighting)."""
+    weights = attention * masks  # (B,R,d,h,w)
+    total = weights.flatten(2).sum(-1).clamp_min(1e-6)  # (B,R)
+    pooled = torch.einsum("brdhw,bcdhw->brc", weights, features)
+    return pooled / total.unsqueeze(-1)
+
+
+class RoiWeighting(nn.Module):
+    """Learned per-case weights of core, rim and peritumoral tissue (softmax over regions).
+
+    Each region's descriptor gets a learned region embedding (so the scorer knows which region it
+    scores), a content score is added to a learned per-region bias, regions that are absent in the
+    case or hidden by the configuration are masked out, and the softmax weights pool the regions.
+    """
+
+    def __init__(self, in_features: int, out_features: int, n_regions: int = 3):
+        super().__init__()
+        self.project = nn.Linear(in_features, out_features)
+        self.region_embedding = nn.Parameter(torch.zeros(n_regions, out_features))
+        self.score = nn.Sequential(
+            nn.Linear(out_features, out_features), nn.Tanh(), nn.Linear(out_features, 1)
+        )
+        self.region_bias = nn.Parameter(torch.zeros(n_regions))
+        self.act = nn.LeakyReLU(0.01)
+
+    def forward(self, descriptors: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """descriptors (B,R,F), present (B,R) bool → (pooled (B,out), weights (B,R))."""
+        hidden = self.act(self.project(descriptors) + self.region_embedding)
+        logits = self.score(hidden).squeeze(-1) + self.region_bias
+        # A large negative (not -inf) keeps the softmax finite even if a case had no region at all.
+        logits = logits.masked_fill(~present, -1e4)
+        weights = torch.softmax(logits, dim=-1)
+        return torch.einsum("br,brf->bf", weights, hidden), weights

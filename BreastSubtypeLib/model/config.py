@@ -1,0 +1,283 @@
+"""Configurations of the network and of its preprocessing, as JSON-safe data.
+
+Both travel inside every model package (``configs/metadata.json``), so a model always runs with the
+preprocessing it was trained with. ``ABLATIONS`` holds the paper's ablation variants as overrides of
+the full model (Zeng & Zhou 2026, SPEC §1).
+
+>>> cfg = NetworkConfig.from_dict({**NetworkConfig().to_dict(), **ABLATIONS["no_attention"]})
+>>> cfg.attention
+'none'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from BreastSubtypeLib.errors import BadInputError
+
+# Task name -> forward() output key. Ki-67 is a percentage; the others are logits of "positive".
+TASKS: tuple[str, ...] = ("er", "pr", "her2", "ki67")
+TASK_OUTPUT_KEYS: dict[str, str] = {"er": "er", "pr": "pr", "her2": "her2", "ki67": "ki67_percent"}
+CLASSIFICATION_TASKS: tuple[str, ...] = ("er", "pr", "her2")
+REGIONS: tuple[str, ...] = ("core", "rim", "peritumoral")
+# Model-input channels, in order (preprocessing writes them, the network reads them).
+INPUT_CHANNELS: tuple[str, ...] = ("image", "core", "rim", "peritumoral")
+# Scalars fed to the heads so that the lesion's physical size survives the size-adaptive crop.
+SCALAR_FEATURES: tuple[str, ...] = ("log1p_lesion_volume_ml", "log_crop_spacing_mm")
+
+ATTENTION_MODES = ("multi", "single", "none")
+NORMS = ("instance", "batch", "group")
+FOV_MODES = ("adaptive", "fixed")
+NORMALISATIONS = ("percentile", "zscore")
+
+
+class ConfigError(BadInputError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+
+def _positive_int_tuple(name: str, value: Any, length: int | None = None) -> tuple[int, ...]:
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise ConfigError(f"{name} must be a list of positive integers, got {value!r}.") from None
+    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in items):
+        raise ConfigError(f"{name} must be a list of positive integers, got {value!r}.")
+    if length is not None and len(items) != length:
+        raise ConfigError(f"{name} must have {length} entries, got {len(items)} ({value!r}).")
+    return items
+
+
+def _positive_float(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}.")
+    return float(value)
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}.")
+    return value
+
+
+class _JsonConfig:
+    """to_dict()/from_dict() shared by both configs; unknown keys are refused, not ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{cls.__name__} has no setting {', '.join(unknown)}.")
+        return cls(**data)
+
+    def with_overrides(self, overrides: dict[str, Any]):
+        return type(self).from_dict({**self.to_dict(), **overrides})
+
+
+@dataclass(frozen=True)
+class NetworkConfig(_JsonConfig):
+    """Architecture of :class:`~BreastSubtypeLib.model.network.SpatialMultiTaskNet`.
+
+    ``attention_scales`` are stage indices (stage ``s`` runs at 1/2**(s+1) of the crop size).
+    ``attention``: "multi" (one map per scale), "single" (one map, at the first scale), "none".
+    ``use_peritumoral=False`` hides the peritumoral tissue from the network; ``core_only=True``
+    shows it the tumour core only. ``shared_extractor=False`` gives each task its own extractor
+    (widths scaled by ``task_extractor_width_factor``) while the ROI weighting and fusion stay shared;
+    ``multi_task=False`` builds one independent network per task (nothing shared, so joint training
+    equals training each separately).
+    """
+
+    in_channels: int = 4
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    blocks_per_stage: tuple[int, ...] = (1, 1, 2, 2)
+    attention_scales: tuple[int, ...] = (1, 2, 3)
+    attention: str = "multi"
+    use_peritumoral: bool = True
+    core_only: bool = False
+    shared_extractor: bool = True
+    multi_task: bool = True
+    tasks: tuple[str, ...] = TASKS
+    n_scalar_features: int = len(SCALAR_FEATURES)
+    norm: str = "instance"
+    region_features: int = 64
+    head_hidden: int = 64
+    dropout: float = 0.2
+    task_extractor_width_factor: float = 0.5
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
+        if self.in_channels != len(INPUT_CHANNELS):
+            raise ConfigError(
+                f"in_channels must be {len(INPUT_CHANNELS)} ({', '.join(INPUT_CHANNELS)}), "
+                f"got {self.in_channels!r}."
+            )
+        set_(self, "widths", _positive_int_tuple("widths", self.widths))
+        set_(
+            self,
+            "blocks_per_stage",
+            _positive_int_tuple("blocks_per_stage", self.blocks_per_stage, len(self.widths)),
+        )
+        scales = tuple(self.attention_scales)
+        if (
+            not scales
+            or len(set(scales)) != len(scales)
+            or list(scales) != sorted(scales)
+            or any(
+                isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < len(self.widths) for s in scales
+            )
+        ):
+            raise ConfigError(
+                f"attention_scales must be increasing stage indices in 0..{len(self.widths) - 1}, "
+                f"got {self.attention_scales!r}."
+            )
+        set_(self, "attention_scales", scales)
+        _choice("attention", self.attention, ATTENTION_MODES)
+        if self.attention == "multi" and len(scales) < 2:
+            raise ConfigError(f"attention 'multi' needs at least two attention_scales, got {scales!r}.")
+        for name in ("use_peritumoral", "core_only", "shared_extractor", "multi_task"):
+            _bool(name, getattr(self, name))
+        tasks = tuple(self.tasks) if isinstance(self.tasks, list | tuple) else ()
+        if not tasks or len(set(tasks)) != len(tasks) or any(t not in TASKS for t in tasks):
+            raise ConfigError(f"tasks must be distinct names among {', '.join(TASKS)}, got {self.tasks!r}.")
+        set_(self, "tasks", tuple(t for t in TASKS if t in tasks))  # canonical order
+        if not self.multi_task and self.shared_extractor:
+            raise ConfigError(
+                "multi_task false builds independent single-task networks, so shared_extractor "
+                "must be false too."
+            )
+        if (
+            isinstance(self.n_scalar_features, bool)
+            or not isinstance(self.n_scalar_features, int)
+            or self.n_scalar_features < 0
+        ):
+            raise ConfigError(
+                f"n_scalar_features must be a non-negative integer, got {self.n_scalar_features!r}."
+            )
+        _choice("norm", self.norm, NORMS)
+        _positive_int_tuple("region_features", (self.region_features,))
+        _positive_int_tuple("head_hidden", (self.head_hidden,))
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, int | float)
+            or not 0 <= self.dropout < 1
+        ):
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        factor = _positive_float("task_extractor_width_factor", self.task_extractor_width_factor)
+        if factor > 1:
+            raise ConfigError(f"task_extractor_width_factor must be at most 1, got {factor!r}.")
+
+    @property
+    def visible_regions(self) -> tuple[bool, bool, bool]:
+        """Which of core, rim, peritumoral the network may see."""
+        if self.core_only:
+            return (True, False, False)
+        return (True, True, self.use_peritumoral)
+
+
+@dataclass(frozen=True)
+class PreprocessingConfig(_JsonConfig):
+    """How a case becomes the network's input crop (THE preprocessing, training and inference alike).
+
+    The crop is a cube of ``crop_size_voxels`` with isotropic spacing, axis-aligned with the input's
+    axes and centred on the tumour. ``fov_mode="adaptive"``: the field of view is
+    ``fov_margin_factor`` × the largest extent (mm) of tumour plus peritumoral band, but never smaller
+    than ``crop_size_voxels × target_spacing_mm`` (so small lesions are seen at ``target_spacing_mm``
+    and large ones are zoomed out to fit). ``"fixed"``: always ``target_spacing_mm``.
+    Intensities: ``"percentile"`` maps the ``percentiles`` of the crop's in-image voxels to [0, 1]
+    and clips to ``clip_range``; ``"zscore"`` uses their mean and standard deviation.
+    ``rim_mm``/``peri_mm`` are the ROI widths the model was trained with.
+    """
+
+    target_spacing_mm: float = 0.75
+    crop_size_voxels: tuple[int, int, int] = (64, 64, 64)
+    fov_mode: str = "adaptive"
+    fov_margin_factor: float = 1.5
+    normalisation: str = "percentile"
+    percentiles: tuple[float, float] = (1.0, 99.0)
+    clip_range: tuple[float, float] = (-0.5, 1.5)
+    rim_mm: float = 3.0
+    peri_mm: float = 5.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        _positive_float("target_spacing_mm", self.target_spacing_mm)
+        sizes = _positive_int_tuple("crop_size_voxels", self.crop_size_voxels, 3)
+        if any(s < 16 or s % 16 for s in sizes):
+            raise ConfigError(
+                f"crop_size_voxels must be multiples of 16 (the network halves them 4 times), "
+                f"got {self.crop_size_voxels!r}."
+            )
+        set_(self, "crop_size_voxels", sizes)
+        _choice("fov_mode", self.fov_mode, FOV_MODES)
+        if _positive_float("fov_margin_factor", self.fov_margin_factor) < 1:
+            raise ConfigError(f"fov_margin_factor must be at least 1, got {self.fov_margin_factor!r}.")
+        _choice("normalisation", self.normalisation, NORMALISATIONS)
+        for name in ("percentiles", "clip_range"):
+            pair = getattr(self, name)
+            try:
+                low, high = (float(v) for v in pair)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} must be two numbers, got {pair!r}.") from None
+            if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                raise ConfigError(f"{name} must be two increasing finite numbers, got {pair!r}.")
+            set_(self, name, (low, high))
+        if not 0 <= self.percentiles[0] < self.percentiles[1] <= 100:
+            raise ConfigError(f"percentiles must lie in [0, 100], got {self.percentiles!r}.")
+        _positive_float("rim_mm", self.rim_mm)
+        _positive_float("peri_mm", self.peri_mm)
+
+
+# The paper's ablations (SPEC §1) as overrides of the full model's NetworkConfig.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "no_attention": {"attention": "none"},
+    "single_scale_attention": {"attention": "single"},
+    "no_peritumoral": {"use_peritumoral": False},
+    "core_only": {"core_only": True, "use_peritumoral": False},
+    "single_task": {"multi_task": False, "shared_extractor": False},
+    "no_shared_extractor": {"shared_extractor": False},
+}
+
+
+def ablation_config(name: str, base: NetworkConfig | None = None) -> NetworkConfig:
+    """The NetworkConfig of one ablation variant, applied on ``base`` (default: the full model)."""
+    if name not in ABLATIONS:
+        raise ConfigError(f"Unknown ablation {name!r}; choose one of {', '.join(ABLATIONS)}.")
+    return (base or NetworkConfig()).with_overrides(ABLATIONS[name])
+
+
+__all__ = [
+    "ABLATIONS",
+    "CLASSIFICATION_TASKS",
+    "INPUT_CHANNELS",
+    "REGIONS",
+    "SCALAR_FEATURES",
+    "TASKS",
+    "TASK_OUTPUT_KEYS",
+    "ConfigError",
+    "NetworkConfig",
+    "PreprocessingConfig",
+    "ablation_config",
+]

@@ -1,0 +1,227 @@
+"""The spatial multi-task network (Zeng & Zhou 2026): ONE definition for training and inference.
+
+Input: the model input crop (B, 4, D, H, W) = normalised post-contrast image + core, rim and
+peritumoral masks (``config.INPUT_CHANNELS``), and per-case scalars (B, n) (``config.SCALAR_FEATURES``).
+
+Pipeline: a shared 3-D residual extractor (stride-2 stem) → spatial attention maps at several scales
+(sigmoid maps from the features, conditioned on the ROI masks at that scale) → at each of those
+scales, attention-weighted pooling of the features within core, rim and peritumoral tissue → the
+ROI weighting module (learned per-case softmax weights over the three regions) → a shared fusion
+layer → one head per task.
+
+Physical size: the crop's field of view adapts to the lesion (small lesions at fine spacing, large
+ones zoomed out), so the crop alone no longer says how big the lesion is. The heads therefore also
+receive ``log1p(lesion volume in mL)`` and ``log(crop spacing in mm)`` (the ``scalars`` input),
+which restores the physical scale that radiologists and biology (size correlates with Ki-67) use.
+
+Ki-67 is ``100 · sigmoid(z)``: a percentage is bounded to [0, 100], so the output can never be an
+impossible value (softplus could exceed 100), and the MSE on the percent scale stays well-behaved.
+Its bias starts at 20 % (near the cohort median) so early training is not spent moving the offset.
+
+Grad-CAM: ``network.cam_layer_name`` names the last shared feature layer
+(``"branches.shared.extractor.stage3"`` for the default, shared configuration); with per-task
+extractors ``network.cam_layer_names[task]`` gives each task's layer and ``network.cam_layer(task)``
+returns the module. Every task's output depends on that layer (through global pooling and the
+coarsest attention scale), so its gradient is defined for each task.
+
+>>> import torch
+>>> from BreastSubtypeLib.model.config import NetworkConfig
+>>> net = SpatialMultiTaskNet(NetworkConfig()).eval()
+>>> out = net(torch.zeros(1, 4, 64, 64, 64), torch.zeros(1, 2))
+>>> sorted(out)
+['attention', 'attention_fused', 'er', 'her2', 'ki67_percent', 'pr', 'roi_weights']
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from BreastSubtypeLib.model.blocks import (
+    ResidualExtractor,
+    RoiWeighting,
+    SpatialAttention,
+    masks_at,
+    region_pool,
+)
+from BreastSubtypeLib.model.config import REGIONS, TASK_OUTPUT_KEYS, NetworkConfig
+
+KI67_INITIAL_PERCENT = 20.0
+
+
+class _Branch(nn.Module):
+    """Extractor + spatial attention + region pooling: image crop → region descriptors."""
+
+    def __init__(self, config: NetworkConfig, widths: tuple[int, ...]):
+        super().__init__()
+        self.mode = config.attention
+        self.scales = config.attention_scales
+        self.extractor = ResidualExtractor(config.in_channels, widths, config.blocks_per_stage, config.norm)
+        attention_scales = {"multi": self.scales, "single": self.scales[:1], "none": ()}[self.mode]
+        self.attention = nn.ModuleDict(
+            {str(s): SpatialAttention(widths[s], len(REGIONS)) for s in attention_scales}
+        )
+        self.descriptor_features = sum(widths[s] for s in self.scales)
+        self.global_features = widths[-1]
+
+    def forward(self, x: torch.Tensor, masks: torch.Tensor):
+        features = self.extractor(x)
+        maps, pooled = [], []
+        for scale in self.scales:
+            f = features[scale]
+            m = masks_at(masks, f.shape[2:])
+            if str(scale) in self.attention:
+                a = self.attention[str(scale)](f, m)
+                maps.append(a)
+            elif maps:  # single-scale attention: the one map, averaged onto the coarser grids
+                a = F.adaptive_avg_pool3d(maps[0], f.shape[2:])
+            else:  # no attention: plain region means
+                a = torch.ones_like(f[:, :1])
+            pooled.append(region_pool(f, a, m))
+        return torch.cat(pooled, dim=-1), features[-1].mean(dim=(2, 3, 4)), maps
+
+
+def _task_widths(widths: tuple[int, ...], factor: float) -> tuple[int, ...]:
+    # Multiples of 8 keep GroupNorm valid; with factor 0.5, four extractors cost about one full one.
+    return tuple(max(8, int(round(w * factor / 8)) * 8) for w in widths)
+
+
+class SpatialMultiTaskNet(nn.Module):
+    """ER/PR/HER2 logits and Ki-67 percent from a lesion-centred crop; see the module docstring.
+
+    ``forward(image_and_masks (B,4,D,H,W), scalars (B,n))`` returns a dict:
+    ``"er"``, ``"pr"``, ``"her2"``: logits (B,); ``"ki67_percent"``: (B,) in [0, 100];
+    ``"roi_weights"``: (B,3) core/rim/peritumoral, rows sum to 1; ``"attention"``: list of
+    (B,1,d,h,w) maps in [0, 1], one per attention scale (empty without attention);
+    ``"attention_fused"``: (B,1,D,H,W), the mean of the maps upsampled to the crop (ones without
+    attention). A network configured for a subset of ``tasks`` returns only those task keys.
+    D, H, W must be multiples of 16.
+    """
+
+    def __init__(self, config: NetworkConfig | None = None):
+        super().__init__()
+        self.config = config = config or NetworkConfig()
+        self.tasks = config.tasks
+        if config.shared_extractor:
+            self.branch_of_task = {task: "shared" for task in self.tasks}
+            widths = config.widths
+        else:
+            self.branch_of_task = {task: task for task in self.tasks}
+            widths = (
+                config.widths
+                if not config.multi_task
+                else _task_widths(config.widths, config.task_extractor_width_factor)
+            )
+        self.branches = nn.ModuleDict(
+            {name: _Branch(config, widths) for name in dict.fromkeys(self.branch_of_task.values())}
+        )
+        branch = next(iter(self.branches.values()))
+        fusion_in = config.region_features + branch.global_features + config.n_scalar_features
+        # Multi-task: ROI weighting and fusion are shared by all tasks; single-task: one of each per task.
+        shared_names = ["shared"] if config.multi_task else list(self.tasks)
+        self.roi_weighting = nn.ModuleDict(
+            {
+                name: RoiWeighting(branch.descriptor_features, config.region_features, len(REGIONS))
+                for name in shared_names
+            }
+        )
+        self.fusion = nn.ModuleDict(
+            {
+                name: nn.Sequential(
+                    nn.Linear(fusion_in, config.head_hidden), nn.LeakyReLU(0.01), nn.Dropout(config.dropout)
+                )
+                for name in shared_names
+            }
+        )
+        self.heads = nn.ModuleDict(
+            {
+                task: nn.Sequential(
+                    nn.Linear(config.head_hidden, config.head_hidden),
+                    nn.LeakyReLU(0.01),
+                    nn.Linear(config.head_hidden, 1),
+                )
+                for task in self.tasks
+            }
+        )
+        if "ki67" in self.heads:
+            with torch.no_grad():
+                self.heads["ki67"][-1].bias.fill_(
+                    math.log(KI67_INITIAL_PERCENT / (100 - KI67_INITIAL_PERCENT))
+                )
+        self.register_buffer(
+            "visible_regions", torch.tensor(config.visible_regions, dtype=torch.float32), persistent=False
+        )
+        last = len(config.widths) - 1
+        self.cam_layer_names = {
+            task: f"branches.{self.branch_of_task[task]}.extractor.stage{last}" for task in self.tasks
+        }
+        self.cam_layer_name = self.cam_layer_names[self.tasks[0]]
+
+    def cam_layer(self, task: str) -> nn.Module:
+        """The last feature layer the task's head depends on (for Grad-CAM hooks)."""
+        return self.get_submodule(self.cam_layer_names[task])
+
+    def _check_inputs(self, x: torch.Tensor, scalars: torch.Tensor | None) -> torch.Tensor:
+        if x.ndim != 5 or x.shape[1] != self.config.in_channels:
+            raise ValueError(f"expected input (B,{self.config.in_channels},D,H,W), got {tuple(x.shape)}")
+        if any(s % 16 for s in x.shape[2:]):
+            raise ValueError(f"crop sides must be multiples of 16, got {tuple(x.shape[2:])}")
+        n = self.config.n_scalar_features
+        if scalars is None:
+            if n:
+                raise ValueError(f"this network needs {n} scalar features per case")
+            scalars = x.new_zeros(x.shape[0], 0)
+        if tuple(scalars.shape) != (x.shape[0], n):
+            raise ValueError(f"expected scalars ({x.shape[0]},{n}), got {tuple(scalars.shape)}")
+        return scalars.to(x.dtype)
+
+    def forward(self, image_and_masks: torch.Tensor, scalars: torch.Tensor | None = None) -> dict:
+        scalars = self._check_inputs(image_and_masks, scalars)
+        image = image_and_masks[:, :1]
+        masks = image_and_masks[:, 1:] * self.visible_regions.view(1, -1, 1, 1, 1)
+        if not bool(self.visible_regions.all()):
+            # Ablations hiding regions hide their tissue too, not only their mask channel.
+            image = image * masks.sum(dim=1, keepdim=True).clamp(max=1.0)
+        x = torch.cat([image, masks], dim=1)
+        present = masks.flatten(2).sum(-1) > 0  # (B,3): regions that exist in this case
+
+        branch_outputs = {name: branch(x, masks) for name, branch in self.branches.items()}
+        out: dict = {}
+        fused_of: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        for task in self.tasks:
+            branch = self.branch_of_task[task]
+            shared = "shared" if self.config.multi_task else task
+            if (branch, shared) not in fused_of:  # the shared trunk runs once, not once per task
+                descriptors, global_features, _maps = branch_outputs[branch]
+                pooled, weights = self.roi_weighting[shared](descriptors, present)
+                fused_of[branch, shared] = (
+                    self.fusion[shared](torch.cat([pooled, global_features, scalars], dim=1)),
+                    weights,
+                )
+            z = self.heads[task](fused_of[branch, shared][0]).squeeze(-1)
+            out[TASK_OUTPUT_KEYS[task]] = 100.0 * torch.sigmoid(z) if task == "ki67" else z
+        roi_weights = [weights for _fused, weights in fused_of.values()]
+        maps_per_branch = [maps for _descriptors, _global, maps in branch_outputs.values()]
+        # One value per case for reporting: the mean over task branches (identical when shared).
+        out["roi_weights"] = torch.stack(roi_weights).mean(0) if len(roi_weights) > 1 else roi_weights[0]
+        if len(maps_per_branch) == 1:
+            attention = maps_per_branch[0]
+        else:
+            attention = [torch.stack(scale_maps).mean(0) for scale_maps in zip(*maps_per_branch)]
+        out["attention"] = attention
+        size = image_and_masks.shape[2:]
+        if attention:
+            upsampled = [
+                F.interpolate(a, size=size, mode="trilinear", align_corners=False) for a in attention
+            ]
+            out["attention_fused"] = torch.stack(upsampled).mean(0)
+        else:
+            out["attention_fused"] = image_and_masks.new_ones(image_and_masks.shape[0], 1, *size)
+        return out
+
+
+def count_parameters(network: nn.Module) -> int:
+    return sum(p.numel() for p in network.parameters())
