@@ -1,0 +1,217 @@
+"""SpatialMultiTaskNet and its configs: every ablation trains, outputs keep their contract."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from BreastSubtypeLib.model.config import (
+    ABLATIONS,
+    ConfigError,
+    NetworkConfig,
+    PreprocessingConfig,
+    ablation_config,
+)
+from BreastSubtypeLib.model.network import SpatialMultiTaskNet, count_parameters
+
+SIDE = 32
+TASK_KEYS = ("er", "pr", "her2", "ki67_percent")
+
+
+def make_batch(batch: int = 2, side: int = SIDE, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image noise plus concentric core / rim / peritumoral spheres (one-hot, like preprocessing)."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.zeros(batch, 4, side, side, side)
+    x[:, 0] = torch.randn(batch, side, side, side, generator=generator)
+    grid = torch.stack(torch.meshgrid(*[torch.arange(side, dtype=torch.float32)] * 3, indexing="ij"))
+    radius = (grid - (side - 1) / 2).norm(dim=0)
+    core, rim, peri = (
+        radius < side * 0.15,
+        (radius >= side * 0.15) & (radius < side * 0.25),
+        (radius >= side * 0.25) & (radius < side * 0.35),
+    )
+    for channel, region in enumerate((core, rim, peri), start=1):
+        x[:, channel] = region.float()
+    scalars = torch.randn(batch, 2, generator=generator)
+    return x, scalars
+
+
+@pytest.mark.parametrize("ablation", list(ABLATIONS))
+def test_every_ablation_runs_forward_and_backward_with_finite_gradients(ablation):
+    torch.manual_seed(0)
+    net = SpatialMultiTaskNet(ablation_config(ablation)).train()
+    x, scalars = make_batch()
+    out = net(x, scalars)
+    for key in TASK_KEYS:
+        assert out[key].shape == (2,)
+    assert out["roi_weights"].shape == (2, 3)
+    assert out["attention_fused"].shape == (2, 1, SIDE, SIDE, SIDE)
+    expected_maps = {"multi": 3, "single": 1, "none": 0}[net.config.attention]
+    sides = [SIDE // 2 ** (s + 1) for s in net.config.attention_scales[:expected_maps]]
+    assert [tuple(a.shape) for a in out["attention"]] == [(2, 1, n, n, n) for n in sides]
+    loss = sum(out[k].float().pow(2).mean() for k in TASK_KEYS)
+    loss.backward()
+    for name, parameter in net.named_parameters():
+        assert parameter.grad is not None, name
+        assert torch.isfinite(parameter.grad).all(), name
+    assert net.cam_layer(net.tasks[0])[0].conv1[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("ablation", ["full", "single_scale_attention", "no_shared_extractor"])
+def test_attention_maps_lie_in_unit_interval(ablation):
+    net = SpatialMultiTaskNet(ablation_config(ablation)).eval()
+    with torch.no_grad():
+        out = net(*make_batch())
+    for a in [*out["attention"], out["attention_fused"]]:
+        assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+
+
+def test_no_attention_gives_a_uniform_fused_map():
+    with torch.no_grad():
+        out = SpatialMultiTaskNet(ablation_config("no_attention")).eval()(*make_batch())
+    assert out["attention"] == []
+    assert torch.equal(out["attention_fused"], torch.ones(2, 1, SIDE, SIDE, SIDE))
+
+
+@pytest.mark.parametrize(
+    ("ablation", "hidden"), [("full", []), ("no_peritumoral", [2]), ("core_only", [1, 2])]
+)
+def test_roi_weights_sum_to_one_and_hidden_regions_get_none(ablation, hidden):
+    net = SpatialMultiTaskNet(ablation_config(ablation)).eval()
+    with torch.no_grad():
+        weights = net(*make_batch())["roi_weights"]
+    assert torch.allclose(weights.sum(dim=1), torch.ones(2), atol=1e-6)
+    for region in range(3):
+        if region in hidden:
+            assert float(weights[:, region].max()) < 1e-6
+        else:
+            assert float(weights[:, region].min()) > 0.01
+
+
+def test_a_region_absent_from_the_case_gets_no_weight():
+    x, scalars = make_batch()
+    x[:, 3] = 0  # no peritumoral band (e.g. lesion against the chest wall)
+    with torch.no_grad():
+        weights = SpatialMultiTaskNet().eval()(x, scalars)["roi_weights"]
+    assert float(weights[:, 2].max()) < 1e-6
+    assert torch.allclose(weights.sum(dim=1), torch.ones(2), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("ablation", "changes"), [("full", True), ("no_peritumoral", False), ("core_only", False)]
+)
+def test_hidden_peritumoral_tissue_cannot_change_the_prediction(ablation, changes):
+    torch.manual_seed(0)
+    net = SpatialMultiTaskNet(ablation_config(ablation)).eval()
+    x, scalars = make_batch(batch=1)
+    altered = x.clone()
+    altered[:, 0][x[:, 3] > 0] += 5.0  # brighten the peritumoral band only
+    with torch.no_grad():
+        before, after = net(x, scalars), net(altered, scalars)
+    difference = max(float((before[k] - after[k]).abs().max()) for k in TASK_KEYS)
+    assert (difference > 1e-4) is changes
+
+
+@pytest.mark.parametrize("ablation", ["full", "no_shared_extractor", "single_task"])
+def test_gradient_reaches_the_cam_layer_for_each_task(ablation):
+    torch.manual_seed(0)
+    net = SpatialMultiTaskNet(ablation_config(ablation)).eval()
+    x, scalars = make_batch(batch=1)
+    captured = {}
+    for task, key in zip(("er", "pr", "her2", "ki67"), TASK_KEYS):
+        handle = net.cam_layer(task).register_forward_hook(lambda _m, _i, output: captured.update(a=output))
+        out = net(x, scalars)
+        handle.remove()
+        (gradient,) = torch.autograd.grad(out[key].sum(), captured["a"])
+        assert float(gradient.abs().sum()) > 0, task
+    assert net.cam_layer_names["er"].endswith("extractor.stage3")
+
+
+def test_shared_configuration_names_its_cam_layer():
+    net = SpatialMultiTaskNet()
+    assert net.cam_layer_name == "branches.shared.extractor.stage3"
+    assert set(net.cam_layer_names.values()) == {net.cam_layer_name}
+
+
+def test_eval_is_deterministic_and_independent_of_the_batch():
+    torch.manual_seed(0)
+    net = SpatialMultiTaskNet().eval()
+    x, scalars = make_batch(batch=2)
+    with torch.no_grad():
+        first, second, alone = net(x, scalars), net(x, scalars), net(x[:1], scalars[:1])
+    for key in (*TASK_KEYS, "roi_weights", "attention_fused"):
+        assert torch.equal(first[key], second[key])
+        assert torch.allclose(first[key][:1], alone[key], atol=1e-5)
+
+
+def test_ki67_is_a_percentage():
+    net = SpatialMultiTaskNet().eval()
+    with torch.no_grad():
+        ki67 = net(*make_batch())["ki67_percent"]
+    assert float(ki67.min()) >= 0 and float(ki67.max()) <= 100
+    assert torch.allclose(ki67, torch.full_like(ki67, 20.0), atol=15.0)  # starts near the cohort median
+
+
+def test_cost_at_the_default_input_is_a_few_gflops_and_a_few_million_parameters():
+    side = PreprocessingConfig().crop_size_voxels
+    net = SpatialMultiTaskNet().eval()
+    x, scalars = make_batch(batch=1, side=side[0])
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(x, scalars)
+    assert 0.5e9 < counter.get_total_flops() < 5e9
+    assert 1_000_000 < count_parameters(net) < 5_000_000
+
+
+def test_no_activation_is_in_place():
+    net = SpatialMultiTaskNet(ablation_config("no_shared_extractor"))
+    assert not [name for name, m in net.named_modules() if getattr(m, "inplace", False)]
+
+
+def test_wrong_input_shape_and_missing_scalars_are_refused():
+    net = SpatialMultiTaskNet()
+    x, scalars = make_batch(batch=1)
+    with pytest.raises(ValueError, match="expected input"):
+        net(x[:, :3], scalars)
+    with pytest.raises(ValueError, match="scalar"):
+        net(x)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        net(x[..., :24], scalars)
+
+
+def test_configs_round_trip_through_json():
+    for config in (ablation_config("core_only"), PreprocessingConfig(crop_size_voxels=(48, 64, 64))):
+        again = type(config).from_dict(json.loads(json.dumps(config.to_dict())))
+        assert again == config
+
+
+def test_every_ablation_is_a_distinct_config():
+    configs = [ablation_config(name) for name in ABLATIONS]
+    assert len(set(configs)) == len(ABLATIONS) == 7
+    assert ablation_config("full") == NetworkConfig()
+
+
+@pytest.mark.parametrize(
+    ("cls", "overrides", "message"),
+    [
+        (NetworkConfig, {"attention": "dual"}, "attention must be one of"),
+        (NetworkConfig, {"widths": [16, -32, 64, 128]}, "widths"),
+        (NetworkConfig, {"attention_scales": [3, 1]}, "attention_scales"),
+        (NetworkConfig, {"tasks": ["er", "luminal"]}, "tasks"),
+        (NetworkConfig, {"multi_task": False}, "shared_extractor"),
+        (NetworkConfig, {"colour": "red"}, "no setting colour"),
+        (PreprocessingConfig, {"crop_size_voxels": [64, 64, 60]}, "multiples of 16"),
+        (PreprocessingConfig, {"rim_mm": 0}, "rim_mm"),
+        (PreprocessingConfig, {"percentiles": [99, 1]}, "percentiles"),
+    ],
+)
+def test_bad_config_values_are_refused_with_their_name(cls, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        cls.from_dict({**cls().to_dict(), **overrides})
+
+
+def test_unknown_ablation_is_refused():
+    with pytest.raises(ConfigError, match="Unknown ablation"):
+        ablation_config("no_heads")
