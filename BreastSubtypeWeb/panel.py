@@ -1,0 +1,229 @@
+"""The BreastSubtype drawer: case, tumour, ROIs, Run, results, heatmap and report.
+
+Widgets carry stable ``data-testid`` attributes (the browser tests and screen readers rely on them)
+and bind to the ``bs_*`` state kept by :class:`BreastSubtypeWeb.workflow.CaseWorkflow`.
+"""
+
+from __future__ import annotations
+
+from trame.widgets import html
+from trame.widgets import vuetify3 as v3
+
+from .session import UPLOAD_SUFFIXES
+from .workflow import CaseWorkflow
+
+DEMO_WARNING = (
+    "Demonstration model trained on synthetic phantoms: not for clinical use, "
+    "and its numbers say nothing about real patients."
+)
+
+
+def _testid(name: str) -> dict:
+    return {"raw_attrs": [f'data-testid="{name}"']}
+
+
+class BreastSubtypePanel(html.Div):
+    def __init__(self, workflow: CaseWorkflow, **kwargs) -> None:
+        super().__init__(classes="pa-3 d-flex flex-column ga-3", **kwargs)
+        self.workflow = workflow
+        ctrl = self.server.controller
+        ctrl.bs_load_demo = workflow.load_demo_case
+        ctrl.bs_upload = workflow.load_upload
+        ctrl.bs_place_point = workflow.start_point_placement
+        ctrl.bs_find_tumour = workflow.find_tumour_at_seed
+        ctrl.bs_generate_rois = workflow.generate_rois
+        ctrl.bs_run = workflow.run
+        max_bytes = workflow.session.max_upload_bytes
+        with self:
+            self._case_section(max_bytes)
+            self._tumour_section()
+            self._roi_section()
+            self._run_section()
+            self._results_section()
+            self._heatmap_section()
+
+    def _case_section(self, max_bytes: int) -> None:
+        html.Div("1. Case", classes="text-subtitle-2")
+        v3.VBtn(
+            "Load demo case",
+            click=self.server.controller.bs_load_demo,
+            disabled=("bs_busy || bs_running",),
+            block=True,
+            prepend_icon="mdi-flask-outline",
+            **_testid("load-demo"),
+        )
+        # The size is checked in the browser before sending and again on the server.
+        v3.VFileInput(
+            label=f"Upload a volume ({max_bytes / 2**20:.0f} MB max)",
+            accept=",".join(UPLOAD_SUFFIXES),
+            density="compact",
+            hide_details=True,
+            prepend_icon="mdi-file-upload",
+            update_modelValue=(
+                "(() => { const f = Array.isArray($event) ? $event[0] : $event; if (!f) return; "
+                f"if (f.size > {max_bytes}) {{ bs_error = `The file is over the {max_bytes / 2**20:.0f} MB limit "
+                "of this server: ${f.name}`; return; } "
+                "trigger('bs_upload_trigger', [f]); })()"
+            ),
+            **_testid("upload"),
+        )
+        self.server.trigger("bs_upload_trigger")(self.workflow.load_upload)
+        html.Div(
+            "{{ bs_case_name }}", v_if=("bs_case_loaded",), classes="text-caption", **_testid("case-name")
+        )
+
+    def _tumour_section(self) -> None:
+        html.Div("2. Tumour", classes="text-subtitle-2")
+        v3.VBtn(
+            "Click the lesion",
+            click=self.server.controller.bs_place_point,
+            disabled=("!bs_case_loaded || bs_running",),
+            color=("bs_placing_point ? 'primary' : undefined",),
+            block=True,
+            prepend_icon="mdi-target",
+            **_testid("place-point"),
+        )
+        with html.Div(classes="d-flex ga-2 align-center"):
+            v3.VTextField(
+                v_model=("bs_seed_ras",),
+                label="Lesion point R, A, S (mm)",
+                density="compact",
+                hide_details=True,
+                **_testid("seed-ras"),
+            )
+            v3.VBtn(
+                "Find",
+                click=self.server.controller.bs_find_tumour,
+                disabled=("!bs_case_loaded || !bs_seed_ras",),
+                **_testid("find-tumour"),
+            )
+        html.Div(
+            "Or draw / erase it with the brush tool on the left.",
+            classes="text-caption text-medium-emphasis",
+        )
+        html.Div(
+            "Tumour: {{ bs_tumour_volume_ml }} mL",
+            v_if=("bs_tumour_volume_ml !== null",),
+            classes="text-caption",
+            **_testid("tumour-volume"),
+        )
+
+    def _roi_section(self) -> None:
+        html.Div("3. Regions of interest", classes="text-subtitle-2")
+        with html.Div(classes="d-flex ga-2"):
+            v3.VTextField(
+                v_model_number=("bs_rim_mm",),
+                type="number",
+                step=0.5,
+                min=0.5,
+                label="Rim (mm)",
+                density="compact",
+                hide_details=True,
+                **_testid("rim-mm"),
+            )
+            v3.VTextField(
+                v_model_number=("bs_peri_mm",),
+                type="number",
+                step=0.5,
+                min=0.5,
+                label="Peritumoral (mm)",
+                density="compact",
+                hide_details=True,
+                **_testid("peri-mm"),
+            )
+        v3.VBtn(
+            "Generate ROIs",
+            click=self.server.controller.bs_generate_rois,
+            disabled=("!bs_case_loaded || bs_running",),
+            block=True,
+            **_testid("generate-rois"),
+        )
+        with html.Table(v_if=("bs_rois_ready",), classes="text-caption", **_testid("roi-table")):
+            with html.Tr(v_for="row in bs_roi_rows", key="row.name"):
+                html.Td("{{ row.name }}")
+                html.Td("{{ row.volume_ml }} mL", classes="text-right")
+
+    def _run_section(self) -> None:
+        html.Div("4. Prediction", classes="text-subtitle-2")
+        v3.VBtn(
+            "Run",
+            click=self.server.controller.bs_run,
+            disabled=("!bs_case_loaded || bs_running",),
+            loading=("bs_running",),
+            color="primary",
+            block=True,
+            prepend_icon="mdi-play",
+            **_testid("run"),
+        )
+        v3.VProgressLinear(
+            v_if=("bs_running || bs_progress > 0",),
+            model_value=("bs_progress",),
+            height=14,
+            **_testid("progress"),
+        )
+        html.Div("{{ bs_stage }}", v_if=("bs_running",), classes="text-caption")
+        html.Div("{{ bs_message }}", classes="text-caption", **_testid("message"))
+        v3.VAlert(
+            v_if=("bs_error",),
+            text=("bs_error",),
+            type="error",
+            density="compact",
+            **_testid("error"),
+        )
+
+    def _results_section(self) -> None:
+        with html.Div(v_if=("bs_result",), classes="d-flex flex-column ga-2", **_testid("results")):
+            v3.VAlert(text=DEMO_WARNING, type="warning", density="compact", **_testid("demo-warning"))
+            with html.Table(classes="text-body-2", **_testid("biomarkers")):
+                with html.Tr():
+                    html.Th("Marker", classes="text-left")
+                    html.Th("Probability", classes="text-right")
+                    html.Th("Threshold", classes="text-right")
+                    html.Th("Call", classes="text-left pl-2")
+                with html.Tr(v_for="row in bs_result.markers", key="row.name", **_testid("marker-row")):
+                    html.Td("{{ row.name }}")
+                    html.Td("{{ row.probability.toFixed(2) }}", classes="text-right")
+                    html.Td("{{ row.threshold.toFixed(2) }}", classes="text-right")
+                    html.Td("{{ row.call }}", classes="pl-2")
+            html.Div("Ki-67: {{ bs_result.ki67_percent.toFixed(1) }} %", **_testid("ki67"))
+            html.Div("Subtype: {{ bs_result.subtype }}", classes="font-weight-bold", **_testid("subtype"))
+            html.Div("{{ bs_result.subtype_note }}", v_if=("bs_result.subtype_note",), classes="text-caption")
+            with html.Table(classes="text-caption", **_testid("roi-weights")):
+                with html.Tr(v_for="row in bs_result.roi_weights", key="row.name"):
+                    html.Td("{{ row.name }} weight")
+                    html.Td("{{ row.weight.toFixed(2) }}", classes="text-right")
+            html.Div("Model: {{ bs_result.model }}", classes="text-caption")
+            v3.VBtn(
+                "Download report",
+                v_if=("bs_report_ready",),
+                prepend_icon="mdi-file-download",
+                block=True,
+                click=("utils.download('report.html', trigger('bs_report_trigger'), 'text/html')"),
+                **_testid("download-report"),
+            )
+        self.server.trigger("bs_report_trigger")(self._report_attachment)
+
+    def _report_attachment(self):
+        return self.server.protocol.addAttachment(self.workflow.report_bytes())
+
+    def _heatmap_section(self) -> None:
+        with html.Div(v_if=("bs_map_items.length",), classes="d-flex flex-column ga-2", **_testid("heatmap")):
+            html.Div("Heatmap overlay", classes="text-subtitle-2")
+            v3.VSelect(
+                v_model=("bs_map",),
+                items=("bs_map_items",),
+                label="Map",
+                density="compact",
+                hide_details=True,
+                **_testid("map-select"),
+            )
+            v3.VSlider(
+                v_model=("bs_map_opacity",),
+                min=0,
+                max=1,
+                step=0.05,
+                label="Opacity",
+                density="compact",
+                hide_details=True,
+                **_testid("map-opacity"),
+            )
