@@ -1,0 +1,287 @@
+"""One synthetic post-contrast breast DCE-MRI case with its tumour mask and ground truth.
+
+>>> case = generate_phantom(7)  # doctest: +SKIP
+>>> case.image.GetSize(), case.biomarkers.er, case.true_probabilities["her2"]  # doctest: +SKIP
+
+The volume is built in index space (``anatomy.py``, ``lesion.py``), then given the requested
+spacing, origin and direction, so every physical coordinate (lesion centre, mask) is exact for any
+flip or oblique direction. Each component draws from its own random stream derived from the seed,
+so changing one latent feature (say the peritumoral oedema) changes only what it renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.phantom import anatomy, lesion
+from BreastSubtypeLib.phantom import biomarkers as biology
+
+REFERENCE_CASE = {"size_ijk": (512, 512, 160), "spacing_mm": (0.7, 0.7, 1.1), "lesion_diameter_mm": 20.0}
+MAX_INTENSITY = 4095  # 12-bit scanner range
+_STREAMS = ("biology", "layout", "appearance", "placement", "anatomy", "vessels", "noise")
+
+
+@dataclass
+class PhantomCase:
+    """A phantom and its truth.
+
+    ``tumour_mask`` is binary (1 in every lesion), as a radiologist's segmentation would be;
+    ``lesion_labels`` numbers the lesions (1 the index lesion, the largest; 2 the next).
+    ``true_probabilities``: er, pr, her2 are P(positive | imaging), the achievable ceiling;
+    ki67_expected and ki67_noise_sd are the mean and SD of Ki-67 (percent) given the imaging.
+    """
+
+    image: sitk.Image
+    tumour_mask: sitk.Image
+    lesion_labels: sitk.Image
+    case_id: str
+    seed: int
+    biomarkers: biology.Biomarkers
+    true_probabilities: dict
+    lesion_center_lps: tuple[float, float, float]
+    lesion_center_ras: tuple[float, float, float]
+    lesion_diameter_mm: float
+    imaging_features: dict
+
+
+def generate_phantom(
+    seed: int,
+    *,
+    size_ijk=(128, 128, 48),
+    spacing_mm=(0.7, 0.7, 1.5),
+    direction=None,
+    origin=None,
+    lesion_diameter_mm: float | None = None,
+    biomarkers: dict | None = None,
+    n_lesions: int = 1,
+    imaging_features: dict | None = None,
+    case_id: str | None = None,
+) -> PhantomCase:
+    """A deterministic phantom: the same arguments give identical arrays.
+
+    ``direction`` is a row-major 3x3 tuple (identity by default); ``origin`` defaults to centring
+    the volume on (0, 0, 0) mm. ``biomarkers`` (er, pr, her2, ki67_percent, pr_percent; any subset)
+    fixes labels and draws imaging features consistent with them; ``imaging_features`` pins latent
+    features by name (see ``biomarkers.LATENT_FEATURES``). Lesion diameters are sampled in 8-35 mm
+    (shrunk to fit a small field of view) unless ``lesion_diameter_mm`` is given.
+    """
+    size_ijk, spacing_mm, direction, origin = check_geometry(size_ijk, spacing_mm, direction, origin)
+    wanted = _check_biomarkers(biomarkers)
+    fixed = _check_features(imaging_features)
+    if int(n_lesions) != n_lesions or not 1 <= n_lesions <= 2:
+        raise BadInputError(f"n_lesions must be 1 or 2, got {n_lesions}.")
+    if lesion_diameter_mm is not None and not 3.0 <= float(lesion_diameter_mm) <= 60.0:
+        raise BadInputError(f"lesion_diameter_mm must be between 3 and 60 mm, got {lesion_diameter_mm}.")
+    streams = [
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS) + n_lesions)
+    ]
+    rngs = dict(zip(_STREAMS, streams))
+    lesion_rngs = streams[len(_STREAMS) :]
+
+    # Biology: latent imaging features, then labels from them (or features given the labels).
+    if wanted:
+        latents = biology.sample_latents_given(rngs["biology"], wanted, fixed)
+    else:
+        latents = {k: float(v[0]) for k, v in biology.sample_latents(rngs["biology"], 1).items()}
+        latents.update(fixed)
+    labels = biology.sample_labels(rngs["biology"], {k: np.array([v]) for k, v in latents.items()}, wanted)
+    labels = biology.Biomarkers(
+        er=int(labels["er"][0]),
+        pr=int(labels["pr"][0]),
+        her2=int(labels["her2"][0]),
+        ki67_percent=float(labels["ki67_percent"][0]),
+        pr_percent=float(labels["pr_percent"][0]),
+    )
+    model = biology.label_model(latents)
+    truth = {key: float(model[key]) for key in ("er", "pr", "her2", "ki67_expected", "ki67_noise_sd")}
+
+    layout = anatomy.sample_layout(rngs["layout"], size_ijk, spacing_mm)
+    appearance = lesion.appearance_from_latents(latents, rngs["appearance"], lesion_diameter_mm)
+    appearances, centres_mm = _place_lesions(
+        layout, appearance, n_lesions, rngs["placement"], shrink_allowed=lesion_diameter_mm is None
+    )
+
+    image, tissue = anatomy.render_anatomy(layout, rngs["anatomy"])
+    keep_out = [
+        (c, a.max_extent_mm + lesion.PERITUMORAL_EXTENT_MM + 2.0) for a, c in zip(appearances, centres_mm)
+    ]
+    anatomy.paint_vessels(image, tissue, layout, rngs["vessels"], keep_out)
+    boxes = [
+        lesion.render_lesion(a, np.asarray(c) / np.asarray(spacing_mm), spacing_mm, size_ijk, r)
+        for a, c, r in zip(appearances, centres_mm, lesion_rngs)
+    ]
+    lesion_array = np.zeros(image.shape, np.uint8)
+    for number, box in enumerate(boxes, start=1):
+        lesion_array[box.box][box.mask] = number
+    for box in boxes:  # peritumoral band: on tissue, never on air or another lesion
+        on_tissue = (tissue[box.box] != anatomy.AIR) & (lesion_array[box.box] == 0)
+        image[box.box] += np.where(on_tissue, box.peritumoral, 0.0)
+    for box in boxes:
+        image[box.box] = np.where(box.mask, box.intensity, image[box.box])
+    del tissue
+
+    nuisance = _finish(image, layout, rngs["noise"])
+    voxels = _to_image(image, spacing_mm, origin, direction)
+    del image
+    tumour_mask = _to_image((lesion_array > 0).astype(np.uint8), spacing_mm, origin, direction)
+    lesion_labels = _to_image(lesion_array, spacing_mm, origin, direction)
+
+    centre_lps = voxels.TransformContinuousIndexToPhysicalPoint(
+        [float(c) for c in np.asarray(centres_mm[0]) / np.asarray(spacing_mm)]
+    )
+    features = {
+        **latents,
+        **appearances[0].as_dict(),
+        **nuisance,
+        "fgt_density": layout.fgt_density,
+        "bpe_level": layout.bpe_level,
+    }
+    return PhantomCase(
+        image=voxels,
+        tumour_mask=tumour_mask,
+        lesion_labels=lesion_labels,
+        case_id=case_id or f"phantom_{seed}",
+        seed=int(seed),
+        biomarkers=labels,
+        true_probabilities=truth,
+        lesion_center_lps=tuple(centre_lps),
+        lesion_center_ras=(-centre_lps[0], -centre_lps[1], centre_lps[2]),
+        lesion_diameter_mm=appearances[0].diameter_mm,
+        imaging_features=features,
+    )
+
+
+def _place_lesions(layout, appearance, n_lesions, rng, *, shrink_allowed):
+    """Centres (mm, index-aligned frame) inside a breast, clear of skin, chest wall and image border."""
+    for _ in range(12):
+        appearances = [appearance]
+        if n_lesions == 2:
+            appearances.append(
+                dataclasses.replace(appearance, diameter_mm=appearance.diameter_mm * rng.uniform(0.4, 0.7))
+            )
+        centres = []
+        for current in appearances:
+            centre = _find_centre(layout, current, centres, appearances, rng)
+            if centre is None:
+                break
+            centres.append(centre)
+        if len(centres) == n_lesions:
+            return appearances, centres
+        if not shrink_allowed or appearance.diameter_mm < 9.0:
+            break
+        appearance = dataclasses.replace(appearance, diameter_mm=max(8.0, 0.85 * appearance.diameter_mm))
+    raise BadInputError(
+        f"{n_lesions} lesion(s) of {appearance.diameter_mm:.0f} mm do not fit in a "
+        f"{' x '.join(f'{f:.0f}' for f in layout.fov_mm)} mm phantom; use a larger size or smaller lesions."
+    )
+
+
+def _find_centre(layout, current, placed, appearances, rng, tries: int = 400):
+    extent = current.max_extent_mm
+    spacing = np.asarray(layout.spacing_mm)
+    fov = np.asarray(layout.fov_mm)
+    for _ in range(tries):
+        breast = layout.breasts[int(rng.integers(len(layout.breasts)))]
+        point = np.asarray(breast.centre_mm) + np.asarray(breast.semi_axes_mm) * rng.uniform(-1, 1, 3)
+        if not breast.inner_contains(point, extent + anatomy.SKIN_MM + 3.0):
+            continue
+        if layout.chest_surface_y(point[0]) - point[1] < extent + 3.0:
+            continue
+        if np.any(point - extent < 2 * spacing) or np.any(point + extent > fov - 3 * spacing):
+            continue
+        clearance = [
+            np.linalg.norm(point - np.asarray(c)) - a.max_extent_mm for c, a in zip(placed, appearances)
+        ]
+        if any(c < extent + 2 * lesion.PERITUMORAL_EXTENT_MM for c in clearance):
+            continue
+        return tuple(float(v) for v in point)
+    return None
+
+
+def _finish(image: np.ndarray, layout, rng) -> dict:
+    """Global gain, smooth multiplicative bias field and Rician noise; in place, slab by slab."""
+    gain = float(math.exp(0.1 * rng.standard_normal()))
+    noise_sd = float(rng.uniform(12.0, 30.0))
+    slope, curve = rng.uniform(-0.15, 0.15, 3), rng.uniform(-0.1, 0.1, 3)
+    profiles = []
+    for n, a, b in zip(layout.size_ijk, slope, curve):
+        u = np.linspace(-1.0, 1.0, n, dtype=np.float32)
+        profiles.append(np.exp(a * u + b * u * u).astype(np.float32))
+    bias_yx = profiles[1][:, None] * profiles[0][None, :] * gain
+    for k0 in range(0, image.shape[0], anatomy.SLAB):
+        k1 = min(k0 + anatomy.SLAB, image.shape[0])
+        signal = image[k0:k1] * bias_yx[None] * profiles[2][k0:k1, None, None]
+        real = signal + noise_sd * rng.standard_normal(signal.shape, dtype=np.float32)
+        imaginary = noise_sd * rng.standard_normal(signal.shape, dtype=np.float32)
+        image[k0:k1] = np.clip(np.rint(np.sqrt(real * real + imaginary * imaginary)), 0, MAX_INTENSITY)
+    return {"gain": gain, "noise_sd": noise_sd}
+
+
+def _to_image(array: np.ndarray, spacing_mm, origin, direction) -> sitk.Image:
+    if array.dtype == np.float32:
+        array = array.astype(np.int16)
+    result = sitk.GetImageFromArray(array)
+    result.SetSpacing(spacing_mm)
+    result.SetOrigin(origin)
+    result.SetDirection(direction)
+    return result
+
+
+def check_geometry(size_ijk, spacing_mm, direction, origin):
+    try:
+        size = tuple(int(v) for v in size_ijk)
+        spacing = tuple(float(v) for v in spacing_mm)
+    except (TypeError, ValueError):
+        raise BadInputError(
+            f"size_ijk and spacing_mm must be three numbers each, got {size_ijk} and {spacing_mm}."
+        ) from None
+    if len(size) != 3 or min(size) < 24 or max(size) > 1024:
+        raise BadInputError(f"size_ijk must be three voxel counts between 24 and 1024, got {size_ijk}.")
+    if len(spacing) != 3 or not all(math.isfinite(s) and 0.1 <= s <= 10.0 for s in spacing):
+        raise BadInputError(f"spacing_mm must be three spacings between 0.1 and 10 mm, got {spacing_mm}.")
+    matrix = np.eye(3) if direction is None else np.asarray(direction, float).reshape(-1)
+    if matrix.size != 9 or not np.allclose(
+        matrix.reshape(3, 3) @ matrix.reshape(3, 3).T, np.eye(3), atol=1e-4
+    ):
+        raise BadInputError(f"direction must be a row-major orthonormal 3x3 matrix, got {direction}.")
+    matrix = matrix.reshape(3, 3)
+    if origin is None:  # centre the volume on (0, 0, 0) mm
+        origin = -matrix @ (np.asarray(spacing) * (np.asarray(size) - 1) / 2)
+    origin = tuple(float(v) for v in origin)
+    if len(origin) != 3 or not all(math.isfinite(v) for v in origin):
+        raise BadInputError(f"origin must be three finite millimetre coordinates, got {origin}.")
+    return size, spacing, tuple(matrix.reshape(-1).tolist()), origin
+
+
+def _check_biomarkers(given):
+    if not given:
+        return {}
+    if isinstance(given, biology.Biomarkers):
+        given = given.as_dict()
+    allowed = {"er", "pr", "her2", "ki67_percent", "pr_percent"}
+    unknown = set(given) - allowed
+    if unknown:
+        raise BadInputError(f"unknown biomarkers {sorted(unknown)}; expected some of {sorted(allowed)}.")
+    for key in ("er", "pr", "her2"):
+        if given.get(key) not in (None, 0, 1):
+            raise BadInputError(f"biomarker {key} must be 0 or 1, got {given[key]}.")
+    for key in ("ki67_percent", "pr_percent"):
+        if given.get(key) is not None and not 0.0 <= float(given[key]) <= 100.0:
+            raise BadInputError(f"biomarker {key} must be between 0 and 100, got {given[key]}.")
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _check_features(features):
+    features = dict(features or {})
+    unknown = set(features) - set(biology.LATENT_FEATURES)
+    if unknown:
+        raise BadInputError(
+            f"unknown imaging features {sorted(unknown)}; expected some of {list(biology.LATENT_FEATURES)}."
+        )
+    return {k: float(v) for k, v in features.items()}
