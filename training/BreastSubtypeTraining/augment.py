@@ -107,3 +107,36 @@ def _float32():
     import torch
 
     return torch.float32
+
+
+class AugmentedDataset:
+    """A dataset's items augmented, the random draw a pure function of (seed, epoch, index).
+
+    So a run resumed at epoch ``e`` sees the same augmented batches as an uninterrupted one, and
+    DataLoader workers need no seeding of their own. Call ``set_epoch`` at the start of each epoch.
+    """
+
+    def __init__(self, dataset, *, seed: int = 0, **augmentation) -> None:
+        self.dataset = dataset
+        self.seed = int(seed)
+        self.epoch = 0
+        config = getattr(dataset, "config", None)
+        augmentation.setdefault("crop_size_voxels", getattr(config, "crop_size_voxels", None))
+        self.transform = training_augmentation(**augmentation)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        draw = (self.seed * 1_000_003 + self.epoch * 100_003 + int(index)) % (2**32)
+        self.transform.set_random_state(seed=draw)
+        return self.transform(dict(self.dataset[index]))
+
+    def __getattr__(self, name: str):
+        # rows, skipped, crop_reference(...) of the wrapped dataset stay reachable.
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from BreastSubtypeTraining.augment import training_augmentation
+from BreastSubtypeTraining.augment import AugmentedDataset, training_augmentation
 
 SIZE = 32
 
@@ -72,3 +72,23 @@ def test_same_seed_gives_the_same_augmentation():
     first = training_augmentation(seed=3)(_sphere_item())["image"]
     second = training_augmentation(seed=3)(_sphere_item())["image"]
     assert torch.equal(first, second)
+
+
+class _Spheres:
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, index):
+        return _sphere_item()
+
+
+def test_augmented_dataset_draws_depend_only_on_seed_epoch_and_index():
+    data = AugmentedDataset(_Spheres(), seed=5, affine_prob=1.0)
+    epoch0 = [data[i]["image"] for i in range(3)]
+    assert torch.equal(data[1]["image"], epoch0[1])  # the same (seed, epoch, index) again
+    assert not torch.equal(epoch0[0], epoch0[1])  # another index, another draw
+    data.set_epoch(1)
+    assert not torch.equal(data[0]["image"], epoch0[0])
+    resumed = AugmentedDataset(_Spheres(), seed=5, affine_prob=1.0)
+    resumed.set_epoch(1)
+    assert torch.equal(resumed[2]["image"], data[2]["image"])
