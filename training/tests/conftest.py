@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-# Small enough for 2 CPU cores, big enough for a 20 mm lesion with rim and peritumoral band.
+# Small enough for 2 CPU cores (about 3 s to write), big enough (90 x 90 x 70 mm) for lesions of
+# 8-35 mm with their rim and peritumoral band.
 COHORT_SIZE = 12
 COHORT_SEED = 20260
 COHORT_SIZE_IJK = (64, 64, 32)
+COHORT_SPACING_MM = (1.4, 1.4, 2.2)
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +20,10 @@ def phantom_cohort(tmp_path_factory) -> Path:
     from BreastSubtypeLib.phantom import write_phantom_cohort
 
     out_dir = tmp_path_factory.mktemp("phantom_cohort")
-    return Path(write_phantom_cohort(out_dir, n=COHORT_SIZE, seed=COHORT_SEED, size_ijk=COHORT_SIZE_IJK))
+    manifest = write_phantom_cohort(
+        out_dir, n=COHORT_SIZE, seed=COHORT_SEED, size_ijk=COHORT_SIZE_IJK, spacing_mm=COHORT_SPACING_MM
+    )
+    return Path(manifest)
 
 
 @pytest.fixture(scope="session")
