@@ -78,17 +78,19 @@ def render_report(summary: dict, overlays_png: dict[str, bytes], model_card: dic
         + hedge
         + "</p>"
     )
-    alternatives = subtype.get("alternatives") or []
+    alternatives = subtype.get("alternatives") or {}
+    if isinstance(alternatives, list):  # [[name, p], ...] or [{"name", "probability"}, ...]
+        alternatives = dict(
+            (a.get("name"), a.get("probability")) if isinstance(a, dict) else tuple(a) for a in alternatives
+        )
     if alternatives:
-        parts.append("<table>" + _row("Alternative subtype", "Probability", header=True))
-        for alternative in alternatives:
-            if isinstance(alternative, dict):
-                name, probability = alternative.get("name", ""), alternative.get("probability")
-            else:
-                name, probability = alternative
+        parts.append("<table>" + _row("Subtype", "Probability", header=True))
+        for name, probability in sorted(alternatives.items(), key=lambda item: -(item[1] or 0.0)):
             shown = _percent(probability) if probability is not None else ""
             parts.append(_row(escape(str(name)), shown))
         parts.append("</table>")
+    if subtype.get("reason"):
+        parts.append(f"<p class='small'>{escape(str(subtype['reason']))}</p>")
 
     parts.append("<h2>Regions of interest</h2><table>")
     parts.append(_row("Region", "Volume", "Weight the model gave it", header=True))
