@@ -47,7 +47,10 @@ def _config(args):
     from BreastSubtypeTraining.train import load_training_config
 
     return load_training_config(
-        args.config, epochs=getattr(args, "epochs", None), threads=getattr(args, "threads", None)
+        args.config,
+        epochs=getattr(args, "epochs", None),
+        threads=getattr(args, "threads", None),
+        cache_dir=getattr(args, "cache_dir", None),
     )
 
 
@@ -185,6 +188,7 @@ def _training_arguments(parser, *, epochs: bool = True) -> None:
         parser.add_argument("--epochs", type=int, help="override the config's number of epochs")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--cache-dir", help="crop cache folder to share between runs (default: OUT/cache)")
     parser.add_argument("--truth", help="phantom truth.csv (default: truth.csv beside the manifest, if any)")
 
 

@@ -204,19 +204,19 @@ def phantom_ceiling(
 
 
 def write_json(path: str | Path, data) -> Path:
-    return write_text_atomic(path, json.dumps(_json_safe(data), indent=2) + "\n")
+    return write_text_atomic(path, json.dumps(json_safe(data), indent=2) + "\n")
 
 
-def _json_safe(value):
+def json_safe(value):
     """JSON has no NaN: undefined figures (e.g. AUC with one class) become null."""
     if isinstance(value, float):
         return None if not math.isfinite(value) else value
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value
 
 

@@ -239,12 +239,14 @@ def export_run(
         "breast_subtype": {**metadata, "preprocessing": preprocessing_config.to_dict()},
     }
     card = model_card(card_metadata, run_metrics)
+    from BreastSubtypeTraining.evaluate import json_safe
+
     save_model_package(
         network,
         network_config,
         preprocessing_config,
         Path(out_dir),
-        metadata=metadata,
+        metadata=json_safe(metadata),
         model_card_markdown=card,
         license_text=LICENSE_TEXT,
     )

@@ -155,31 +155,10 @@ def make_dataset(
 
     dataset = CachedCropDataset(list(rows), preprocessing_config, Path(cache_dir), progress=progress)
     if augment:
-        dataset = AugmentedDataset(dataset, seed=seed, crop_size_voxels=preprocessing_config.crop_size_voxels)
+        from BreastSubtypeTraining.augment import AugmentedDataset
+
+        dataset = AugmentedDataset(dataset, seed=seed)
     return dataset
-
-
-class AugmentedDataset:
-    """Cached items through ``augment.training_augmentation``, reseeded per epoch from (seed, epoch)
-    so that a resumed run draws the same augmentations as an uninterrupted one."""
-
-    def __init__(self, dataset, *, seed: int, crop_size_voxels) -> None:
-        from BreastSubtypeTraining.augment import training_augmentation
-
-        self.dataset = dataset
-        self.seed = seed
-        self.transform = training_augmentation(seed=seed, crop_size_voxels=crop_size_voxels)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.transform.set_random_state(seed=(self.seed * 7919 + epoch) % 2**32)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        item = dict(self.dataset[index])
-        item["image"] = self.transform({"image": item["image"]})["image"]
-        return item
 
 
 def make_loader(
