@@ -177,6 +177,7 @@ def predict(
 
     report(progress, 0.2, "core, rim and peritumoral regions")
     roi = compute_rois(image, mask, rim_mm=rim_mm, peri_mm=peri_mm, mask_source=mask_source)
+    _check_lesion_size(roi, mask_source)
     lap("rois")
 
     report(progress, 0.35, "model input")
@@ -240,6 +241,19 @@ def predict(
         image=image,
         model_card=card,
     )
+
+
+def _check_lesion_size(roi, mask_source: str) -> None:
+    """A lesion of a few voxels has no core, rim or texture to read: refuse it rather than guess."""
+    from BreastSubtypeLib.errors import BadInputError
+    from BreastSubtypeLib.rois.one_click import MIN_VOLUME_ML
+
+    tumour_ml = float(roi.volumes_ml.get("tumour", roi.volumes_ml["core"] + roi.volumes_ml["rim"]))
+    if tumour_ml < MIN_VOLUME_ML:
+        raise BadInputError(
+            f"The tumour in the mask {mask_source} is only {tumour_ml * 1000:.1f} mm³ "
+            f"(at least {MIN_VOLUME_ML * 1000:.0f} mm³ is needed); it is too small to characterise."
+        )
 
 
 def _run_network(loaded, model_input, device: str, explain: bool):
