@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
     parser.add_argument("--seed", type=int, default=7, help="phantom seed (default: 7)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--model", default="demo", help=argparse.SUPPRESS)  # tests and model developers
     parser.add_argument(
         "--progress-json",
         action="store_true",
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         report(progress, 0.2, "one-click tumour from the lesion centre")
         tumour = segment_tumour_from_seed(case.image, case.lesion_center_lps, seed_space="LPS")
         prediction = predict(
-            case.image, tumour.mask, "demo", args.device, progress=scaled(progress, 0.3, 0.85),
+            case.image, tumour.mask, args.model, args.device, progress=scaled(progress, 0.3, 0.85),
             image_source="demo phantom", mask_source="one-click tumour",
         )  # fmt: skip
         prediction.warnings.extend(tumour.warnings)
@@ -60,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     truth = case.biomarkers
     print(
         f"Demo finished. Report: {out_dir / 'report.html'}\n"
-        "The model is a DEMONSTRATION model trained on synthetic phantoms: not for clinical use.\n"
-        f"Predicted subtype: {prediction.subtype['name']}; "
+        + (
+            "The model is a DEMONSTRATION model trained on synthetic phantoms: not for clinical use.\n"
+            if prediction.model["demonstration"]
+            else ""
+        )
+        + f"Predicted subtype: {prediction.subtype['name']}; "
         f"ER {prediction.er['probability']:.2f}, PR {prediction.pr['probability']:.2f}, "
         f"HER2 {prediction.her2['probability']:.2f}, Ki-67 {prediction.ki67_percent:.1f} %.\n"
         f"Phantom truth: ER {'+' if truth.er else '-'}, PR {'+' if truth.pr else '-'}, "
