@@ -73,10 +73,10 @@ def sample_layout(rng: np.random.Generator, size_ijk, spacing_mm) -> Layout:
     fx, fy, fz = (n * s for n, s in zip(size_ijk, spacing_mm))
     # Small fields of view are a zoomed unilateral view: chest further back, breast fills the width.
     chest_fraction = float(np.interp(fy, [100.0, 300.0], [0.80, 0.55]))
-    depth_fraction = float(np.interp(fy, [100.0, 300.0], [0.70, 0.42]))
+    depth_fraction = float(np.interp(fy, [100.0, 300.0], [0.75, 0.42]))
     chest_y = fy * chest_fraction * rng.uniform(0.97, 1.03)
     depth = min(depth_fraction * fy, 115.0) * rng.uniform(0.88, 1.05)
-    height = float(np.clip(0.62 * fz, 30.0, 90.0)) * rng.uniform(0.92, 1.05)
+    height = float(np.clip(0.7 * fz, 25.0, 90.0)) * rng.uniform(0.92, 1.05)
     z_centre = fz / 2 * rng.uniform(0.95, 1.05)
     layout = Layout(
         size_ijk=tuple(size_ijk),
@@ -92,7 +92,7 @@ def sample_layout(rng: np.random.Generator, size_ijk, spacing_mm) -> Layout:
         width = min(0.21 * fx, 85.0) * rng.uniform(0.9, 1.05)
         centres_x = [fx / 2 - 0.25 * fx, fx / 2 + 0.25 * fx]
     else:
-        width = 0.48 * fx * rng.uniform(0.95, 1.02)
+        width = 0.56 * fx * rng.uniform(0.95, 1.02)
         centres_x = [fx / 2]
     for x in centres_x:
         y = float(layout.chest_surface_y(x))
@@ -113,7 +113,10 @@ class SmoothField:
         self._mz = mats[2]
 
     def slab(self, k0: int, k1: int) -> np.ndarray:
-        return np.tensordot(self._mz[k0:k1], self._zyx, axes=(1, 0))
+        rows = self._mz[k0:k1]
+        used = np.flatnonzero(rows.any(axis=0))  # a slab touches only a few coarse planes
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        return np.tensordot(rows[:, lo:hi], self._zyx[lo:hi], axes=(1, 0))
 
 
 def _bspline_matrix(n: int, spacing: float, cell_mm: float) -> np.ndarray:

@@ -60,14 +60,18 @@ def case_geometry(seed: int, index: int, size_ijk, spacing_mm) -> dict:
     return {"size_ijk": size, "spacing_mm": spacing, "direction": tuple(direction.reshape(-1).tolist())}
 
 
-def _write_case(out_dir: Path, seed: int, index: int, size_ijk, spacing_mm, vary_geometry: bool) -> tuple:
+def _write_case(
+    out_dir: Path, seed: int, index: int, size_ijk, spacing_mm, vary_geometry: bool, diameter_mm
+) -> tuple:
     geometry = (
         case_geometry(seed, index, size_ijk, spacing_mm)
         if vary_geometry
         else {"size_ijk": size_ijk, "spacing_mm": spacing_mm}
     )
     case_id = f"phantom_{index:04d}"
-    case = generate_phantom(case_seed(seed, index), case_id=case_id, **geometry)
+    case = generate_phantom(
+        case_seed(seed, index), case_id=case_id, lesion_diameter_mm=diameter_mm, **geometry
+    )
     image_path = write_image(case.image, out_dir / "images" / f"{case_id}.nii.gz")
     mask_path = write_image(case.tumour_mask, out_dir / "masks" / f"{case_id}.nii.gz")
     b, p = case.biomarkers, case.true_probabilities
@@ -102,17 +106,24 @@ def write_phantom_cohort(
     size_ijk=(128, 128, 48),
     spacing_mm=(0.7, 0.7, 1.5),
     vary_geometry: bool = True,
+    lesion_diameter_mm: float | None = None,
     progress: ProgressCallback | None = None,
     workers: int = 1,
 ) -> Path:
-    """Write ``n`` phantoms and return the path of manifest.csv (written last, atomically)."""
+    """Write ``n`` phantoms and return the path of manifest.csv (written last, atomically).
+
+    ``lesion_diameter_mm`` fixes every lesion's diameter (sampled in 8-35 mm otherwise);
+    ``workers`` > 1 generates cases in that many processes (same files as with one).
+    """
     if int(n) != n or n < 1:
         raise BadInputError(f"the number of phantom cases must be a positive integer, got {n}.")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInputError(f"{out_dir}: output path exists and is not a folder.")
     size_ijk, spacing_mm, _, _ = check_geometry(size_ijk, spacing_mm, None, None)
-    jobs = [(out_dir, seed, i, size_ijk, spacing_mm, vary_geometry) for i in range(int(n))]
+    jobs = [
+        (out_dir, seed, i, size_ijk, spacing_mm, vary_geometry, lesion_diameter_mm) for i in range(int(n))
+    ]
     results = []
     report(progress, 0.0, "phantoms")
     if workers > 1:

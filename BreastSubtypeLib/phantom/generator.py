@@ -103,27 +103,32 @@ def generate_phantom(
 
     layout = anatomy.sample_layout(rngs["layout"], size_ijk, spacing_mm)
     appearance = lesion.appearance_from_latents(latents, rngs["appearance"], lesion_diameter_mm)
-    appearances, centres_mm = _place_lesions(
-        layout, appearance, n_lesions, rngs["placement"], shrink_allowed=lesion_diameter_mm is None
+    placed = _place_lesions(
+        layout,
+        appearance,
+        n_lesions,
+        rngs["placement"],
+        lesion_rngs,
+        shrink_allowed=lesion_diameter_mm is None,
     )
 
     image, tissue = anatomy.render_anatomy(layout, rngs["anatomy"])
-    keep_out = [
-        (c, a.max_extent_mm + lesion.PERITUMORAL_EXTENT_MM + 2.0) for a, c in zip(appearances, centres_mm)
-    ]
+    keep_out = [(centre_mm, shape.radius_max_mm + lesion.PERITUMORAL_EXTENT_MM + 2.0)
+                for _, shape, _, centre_mm in placed]  # fmt: skip
     anatomy.paint_vessels(image, tissue, layout, rngs["vessels"], keep_out)
-    boxes = [
-        lesion.render_lesion(a, np.asarray(c) / np.asarray(spacing_mm), spacing_mm, size_ijk, r)
-        for a, c, r in zip(appearances, centres_mm, lesion_rngs)
-    ]
     lesion_array = np.zeros(image.shape, np.uint8)
-    for number, box in enumerate(boxes, start=1):
-        lesion_array[box.box][box.mask] = number
-    for box in boxes:  # peritumoral band: on tissue, never on air or another lesion
-        on_tissue = (tissue[box.box] != anatomy.AIR) & (lesion_array[box.box] == 0)
-        image[box.box] += np.where(on_tissue, box.peritumoral, 0.0)
-    for box in boxes:
-        image[box.box] = np.where(box.mask, box.intensity, image[box.box])
+    pasted = []
+    for number, ((current, shape, centre_kji, _), rng) in enumerate(zip(placed, lesion_rngs), start=1):
+        image_box, box = lesion.paste_slices(centre_kji, shape.centre_offset, shape.mask.shape, image.shape)
+        lesion_array[image_box][shape.mask[box] & (tissue[image_box] != anatomy.AIR)] = number
+        pasted.append((image_box, box, lesion.render_signal(current, shape.mask, spacing_mm, rng)))
+    for image_box, box, signal in pasted:  # peritumoral band: on tissue, never on air or another lesion
+        on_tissue = (tissue[image_box] != anatomy.AIR) & (lesion_array[image_box] == 0)
+        image[image_box] += np.where(on_tissue, signal.peritumoral[box], 0.0)
+    for number, (image_box, box, signal) in enumerate(pasted, start=1):
+        image[image_box] = np.where(
+            lesion_array[image_box] == number, signal.intensity[box], image[image_box]
+        )
     del tissue
 
     nuisance = _finish(image, layout, rngs["noise"])
@@ -132,12 +137,10 @@ def generate_phantom(
     tumour_mask = _to_image((lesion_array > 0).astype(np.uint8), spacing_mm, origin, direction)
     lesion_labels = _to_image(lesion_array, spacing_mm, origin, direction)
 
-    centre_lps = voxels.TransformContinuousIndexToPhysicalPoint(
-        [float(c) for c in np.asarray(centres_mm[0]) / np.asarray(spacing_mm)]
-    )
+    centre_lps = voxels.TransformContinuousIndexToPhysicalPoint([float(c) for c in placed[0][2][::-1]])
     features = {
         **latents,
-        **appearances[0].as_dict(),
+        **placed[0][0].as_dict(),
         **nuisance,
         "fgt_density": layout.fgt_density,
         "bpe_level": layout.bpe_level,
@@ -152,55 +155,72 @@ def generate_phantom(
         true_probabilities=truth,
         lesion_center_lps=tuple(centre_lps),
         lesion_center_ras=(-centre_lps[0], -centre_lps[1], centre_lps[2]),
-        lesion_diameter_mm=appearances[0].diameter_mm,
+        lesion_diameter_mm=placed[0][0].diameter_mm,
         imaging_features=features,
     )
 
 
-def _place_lesions(layout, appearance, n_lesions, rng, *, shrink_allowed):
-    """Centres (mm, index-aligned frame) inside a breast, clear of skin, chest wall and image border."""
+def _place_lesions(layout, appearance, n_lesions, rng, lesion_rngs, *, shrink_allowed):
+    """(appearance, shape, centre voxel (k, j, i), centre mm (x, y, z)) of each lesion.
+
+    Centres lie inside a breast, in front of the chest wall; every tumour voxel stays at least one
+    voxel inside the image; lesions are apart by more than their peritumoral bands. A sampled
+    diameter shrinks until the lesion and its peritumoral band fit a small field of view; a given
+    one that cannot fit is an error.
+    """
     for _ in range(12):
         appearances = [appearance]
         if n_lesions == 2:
-            appearances.append(
-                dataclasses.replace(appearance, diameter_mm=appearance.diameter_mm * rng.uniform(0.4, 0.7))
-            )
-        centres = []
-        for current in appearances:
-            centre = _find_centre(layout, current, centres, appearances, rng)
-            if centre is None:
+            small = appearance.diameter_mm * rng.uniform(0.4, 0.7)
+            appearances.append(dataclasses.replace(appearance, diameter_mm=small))
+        placed = []
+        for current, lesion_rng in zip(appearances, lesion_rngs):
+            for _ in range(4):  # another shape if this one's spicules cannot fit anywhere
+                shape = lesion.render_shape(current, layout.spacing_mm, lesion_rng)
+                centre = _find_centre(layout, current, shape, placed, rng, band_inside=shrink_allowed)
+                if centre is not None:
+                    placed.append((current, shape, *centre))
+                    break
+            else:
                 break
-            centres.append(centre)
-        if len(centres) == n_lesions:
-            return appearances, centres
+        if len(placed) == n_lesions:
+            return placed
         if not shrink_allowed or appearance.diameter_mm < 9.0:
             break
         appearance = dataclasses.replace(appearance, diameter_mm=max(8.0, 0.85 * appearance.diameter_mm))
+    fov = " x ".join(f"{f:.0f}" for f in layout.fov_mm)
     raise BadInputError(
-        f"{n_lesions} lesion(s) of {appearance.diameter_mm:.0f} mm do not fit in a "
-        f"{' x '.join(f'{f:.0f}' for f in layout.fov_mm)} mm phantom; use a larger size or smaller lesions."
+        f"{n_lesions} lesion(s) of {appearance.diameter_mm:.0f} mm do not fit in a {fov} mm phantom; "
+        "use a larger size or smaller lesions."
     )
 
 
-def _find_centre(layout, current, placed, appearances, rng, tries: int = 400):
-    extent = current.max_extent_mm
+def _find_centre(layout, current, shape, placed, rng, *, band_inside: bool, tries: int = 300):
+    radius = current.diameter_mm / 2
     spacing = np.asarray(layout.spacing_mm)
-    fov = np.asarray(layout.fov_mm)
+    size_kji = np.asarray(layout.size_ijk)[::-1]
+    # A sampled lesion keeps its peritumoral band inside the image too; a given one only itself.
+    band = np.ceil(lesion.PERITUMORAL_EXTENT_MM / spacing[::-1]).astype(int) if band_inside else 0
     for _ in range(tries):
         breast = layout.breasts[int(rng.integers(len(layout.breasts)))]
         point = np.asarray(breast.centre_mm) + np.asarray(breast.semi_axes_mm) * rng.uniform(-1, 1, 3)
-        if not breast.inner_contains(point, extent + anatomy.SKIN_MM + 3.0):
+        centre_kji = np.rint(point / spacing).astype(int)[::-1]
+        point = centre_kji[::-1] * spacing  # lesions sit on a voxel: their shape does not depend on where
+        before = np.array([e[0] for e in shape.extent_voxels]) + band
+        after = np.array([e[1] for e in shape.extent_voxels]) + band
+        if np.any(centre_kji - before < 1) or np.any(centre_kji + after > size_kji - 2):
             continue
-        if layout.chest_surface_y(point[0]) - point[1] < extent + 3.0:
+        if not breast.inner_contains(point, 0.8 * radius + anatomy.SKIN_MM + 1.0):
             continue
-        if np.any(point - extent < 2 * spacing) or np.any(point + extent > fov - 3 * spacing):
+        if layout.chest_surface_y(point[0]) - point[1] < 0.8 * radius + 2.0:
             continue
-        clearance = [
-            np.linalg.norm(point - np.asarray(c)) - a.max_extent_mm for c, a in zip(placed, appearances)
-        ]
-        if any(c < extent + 2 * lesion.PERITUMORAL_EXTENT_MM for c in clearance):
+        if any(
+            np.linalg.norm(point - np.asarray(other_mm))
+            < shape.radius_max_mm + other.radius_max_mm + 2 * lesion.PERITUMORAL_EXTENT_MM
+            for _, other, _, other_mm in placed
+        ):
             continue
-        return tuple(float(v) for v in point)
+        return tuple(int(v) for v in centre_kji), tuple(float(v) for v in point)
     return None
 
 

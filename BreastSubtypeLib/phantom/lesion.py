@@ -85,53 +85,78 @@ def _unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @dataclass
-class LesionBox:
-    """A lesion rendered in its bounding box (index slices of the full [k, j, i] array)."""
+class LesionShape:
+    """A tumour mask in a box centred on voxel ``centre_offset`` (k, j, i) of that box.
 
-    box: tuple[slice, slice, slice]
-    mask: np.ndarray  # bool, tumour
-    intensity: np.ndarray  # float32, tumour signal (valid inside mask)
+    Lesions are centred on a voxel so the shape does not depend on where it is placed; the box
+    reaches ``PERITUMORAL_EXTENT_MM`` beyond the largest possible extent.
+    """
+
+    mask: np.ndarray  # bool [k, j, i]
+    centre_offset: tuple[int, int, int]
+    extent_voxels: tuple[tuple[int, int], ...]  # per axis (k, j, i): voxels of tumour before/after the centre
+    radius_max_mm: float  # largest distance of a tumour voxel from the centre
+
+
+def render_shape(appearance: LesionAppearance, spacing_mm, rng: np.random.Generator) -> LesionShape:
+    """Lobulated, spiculated tumour mask; exact on the anisotropic grid."""
+    spacing = np.asarray(spacing_mm, float)
+    radius = appearance.diameter_mm / 2
+    half = np.ceil((appearance.max_extent_mm + PERITUMORAL_EXTENT_MM + 1.0) / spacing).astype(int)
+    axes = [(np.arange(-half[d], half[d] + 1) * spacing[d]).astype(np.float32) for d in range(3)]
+    dx, dy, dz = axes[0][None, None, :], axes[1][None, :, None], axes[2][:, None, None]
+    distance = np.sqrt(dx * dx + dy * dy + dz * dz)
+    # The boundary radius is a function of direction only: tabulate it on a 1-degree polar grid and
+    # look it up per voxel (much cheaper than evaluating every lobe and spicule at every voxel).
+    polar = np.linspace(0.0, np.pi, 181)[:, None]
+    azimuth = np.linspace(-np.pi, np.pi, 361)[None, :]
+    table_u = np.stack(np.broadcast_arrays(np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth),
+                                           np.cos(polar)), axis=-1)  # fmt: skip
+    lobes = _unit_vectors(rng, 6)
+    lobe_weights = rng.standard_normal(6)
+    spicules = _unit_vectors(rng, appearance.spicule_count)
+    spicule_scale = rng.uniform(0.5, 1.0, appearance.spicule_count)
+    lobulation = sum(w * np.exp(4.0 * (table_u @ v - 1.0)) for v, w in zip(lobes, lobe_weights))
+    bound = 2 * appearance.lobulation
+    lobulation = np.clip(appearance.lobulation * lobulation, -bound, bound)
+    spiculation = np.zeros(table_u.shape[:2])
+    for v, scale in zip(spicules, spicule_scale):
+        np.maximum(spiculation, scale * np.exp((table_u @ v - 1.0) / 0.004), out=spiculation)
+    table = (radius * (1.0 + lobulation + appearance.spicule_length * spiculation)).astype(np.float32)
+    safe = np.maximum(distance, 1e-6)
+    polar_index = np.rint(np.degrees(np.arccos(np.clip(dz / safe, -1.0, 1.0)))).astype(np.intp)
+    azimuth_index = np.rint(np.degrees(np.arctan2(dy, dx)) + 180.0).astype(np.intp)
+    mask = distance <= table[polar_index, azimuth_index]
+    centre = tuple(int(h) for h in half[::-1])
+    mask[centre] = True  # never empty
+    # Keep only the tumour plus its peritumoral band: later steps cost per voxel of the box.
+    margin = np.ceil((PERITUMORAL_EXTENT_MM + 1.0) / spacing[::-1]).astype(int)
+    crop, extents = [], []
+    for axis in range(3):
+        occupied = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        extents.append((centre[axis] - int(occupied[0]), int(occupied[-1]) - centre[axis]))
+        crop.append(slice(max(int(occupied[0]) - margin[axis], 0), int(occupied[-1]) + margin[axis] + 1))
+    radius_max = float(distance[mask].max())
+    mask = np.ascontiguousarray(mask[tuple(crop)])
+    centre = tuple(c - s.start for c, s in zip(centre, crop))
+    return LesionShape(mask, centre, tuple(extents), radius_max)
+
+
+@dataclass
+class LesionSignal:
+    intensity: np.ndarray  # float32, tumour signal (valid inside the mask)
     peritumoral: np.ndarray  # float32, signal added outside the mask
 
 
-def render_lesion(
-    appearance: LesionAppearance, centre_index, spacing_mm, size_ijk, rng: np.random.Generator
-) -> LesionBox:
-    """Shape and signal of one lesion centred at continuous index ``centre_index`` (i, j, k).
+def render_signal(
+    appearance: LesionAppearance, mask: np.ndarray, spacing_mm, rng: np.random.Generator
+) -> LesionSignal:
+    """Core/rim/necrosis/texture inside ``mask`` and the peritumoral band outside it (same box).
 
     The random draws do not depend on the peritumoral level, so changing only that latent feature
     changes the image only outside the tumour.
     """
     spacing = np.asarray(spacing_mm, float)
-    radius = appearance.diameter_mm / 2
-    half = (appearance.max_extent_mm + PERITUMORAL_EXTENT_MM + 1.0) / spacing
-    centre = np.asarray(centre_index, float)
-    lo = np.maximum(np.floor(centre - half), 0).astype(int)
-    hi = np.minimum(np.ceil(centre + half) + 1, np.asarray(size_ijk)).astype(int)
-    axes = [((np.arange(lo[d], hi[d]) - centre[d]) * spacing[d]).astype(np.float32) for d in range(3)]
-    dx, dy, dz = axes[0][None, None, :], axes[1][None, :, None], axes[2][:, None, None]
-    distance = np.sqrt(dx * dx + dy * dy + dz * dz)
-    safe = np.maximum(distance, 1e-6)
-    ux, uy, uz = dx / safe, dy / safe, dz / safe
-
-    lobes = _unit_vectors(rng, 6)
-    lobe_weights = rng.standard_normal(6)
-    spicules = _unit_vectors(rng, appearance.spicule_count)
-    spicule_scale = rng.uniform(0.5, 1.0, appearance.spicule_count)
-    lobulation = np.zeros_like(distance)
-    for v, weight in zip(lobes, lobe_weights):
-        lobulation += weight * np.exp(4.0 * (ux * v[0] + uy * v[1] + uz * v[2] - 1.0))
-    lobulation = np.clip(
-        appearance.lobulation * lobulation, -2 * appearance.lobulation, 2 * appearance.lobulation
-    )
-    spiculation = np.zeros_like(distance)
-    for v, scale in zip(spicules, spicule_scale):
-        cosine = ux * v[0] + uy * v[1] + uz * v[2]
-        np.maximum(spiculation, scale * np.exp((cosine - 1.0) / 0.004), out=spiculation)
-    boundary = radius * (1.0 + lobulation + appearance.spicule_length * spiculation)
-    mask = distance <= boundary
-    mask[tuple(int(round(c)) - low for c, low in zip(centre[::-1], lo[::-1]))] = True  # never empty
-
     shape = mask.shape
     sampling = spacing[::-1]
     texture = _texture(rng, shape, sampling, 1.2)
@@ -155,8 +180,18 @@ def render_lesion(
     fade = np.clip((PERITUMORAL_EXTENT_MM - outside) / 1.5, 0.0, 1.0)
     band = np.exp(-outside / PERITUMORAL_DECAY_MM) * fade * (1.0 + 0.25 * band_texture)
     peritumoral = appearance.enhancement * appearance.peritumoral_level * np.where(mask, 0.0, band)
-    box = (slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0]))
-    return LesionBox(box, mask, intensity.astype(np.float32), peritumoral.astype(np.float32))
+    return LesionSignal(intensity.astype(np.float32), peritumoral.astype(np.float32))
+
+
+def paste_slices(centre_kji, centre_offset, box_shape, image_shape):
+    """Matching (image, box) slices for a box whose voxel ``centre_offset`` sits on ``centre_kji``."""
+    image_slices, box_slices = [], []
+    for c, o, b, n in zip(centre_kji, centre_offset, box_shape, image_shape):
+        start = c - o
+        lo, hi = max(start, 0), min(start + b, n)
+        image_slices.append(slice(lo, hi))
+        box_slices.append(slice(lo - start, hi - start))
+    return tuple(image_slices), tuple(box_slices)
 
 
 def _texture(rng: np.random.Generator, shape, sampling, sigma_mm: float) -> np.ndarray:
