@@ -9,7 +9,9 @@ Same input for all (batch 1, the default crop of PreprocessingConfig, 4 channels
   cannot hide another's;
 - the machine's limit: GFLOP/s of a plain large 3-D convolution (and of a large fp32 matmul); the
   "× limit" column is the measured latency over FLOPs / conv3d throughput;
-- training throughput of our network: cases/s of forward + backward + AdamW step at batch 4.
+- training throughput of our network: cases/s of forward + backward + AdamW step at batch 4;
+- preprocessing on the SPEC §11 reference case (512×512×160 int16): ``prepare_model_input`` against
+  resampling the whole volume first.
 
 Prints a markdown table and writes benchmarks/results/model.json.
 
@@ -164,6 +166,48 @@ def training_cases_per_s(side: tuple[int, int, int], repeats: int, batch: int = 
     return batch / median_seconds(step, max(3, repeats // 2), warmup=2)
 
 
+def reference_case():
+    """SPEC §11 reference geometry: 512×512×160 int16 at 0.7×0.7×1.1 mm, a 20 mm lesion with its ROIs."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 4096, size=(160, 512, 512), dtype=np.int16)
+    k, j, i = np.ogrid[:160, :512, :512]
+    distance_mm = np.sqrt(((k - 80) * 1.1) ** 2 + ((j - 300) * 0.7) ** 2 + ((i - 200) * 0.7) ** 2)
+    labels = np.zeros(pixels.shape, np.uint8)
+    labels[distance_mm < 15] = 3
+    labels[distance_mm < 10] = 2
+    labels[distance_mm < 7] = 1
+    image, labelmap = sitk.GetImageFromArray(pixels), sitk.GetImageFromArray(labels)
+    for item in (image, labelmap):
+        item.SetSpacing((0.7, 0.7, 1.1))
+    return image, labelmap
+
+
+def preprocessing_seconds(repeats: int) -> dict[str, float]:
+    """Our crop (resample only the crop) vs the naive way (resample the whole volume, then crop)."""
+    import SimpleITK as sitk
+
+    from BreastSubtypeLib.model.config import PreprocessingConfig
+    from BreastSubtypeLib.preprocessing.crop import prepare_model_input
+
+    image, labelmap = reference_case()
+    config = PreprocessingConfig()
+    ours = median_seconds(lambda: prepare_model_input(image, labelmap, config), repeats)
+
+    def whole_volume() -> None:
+        spacing = config.target_spacing_mm
+        size = [int(round(n * s / spacing)) for n, s in zip(image.GetSize(), image.GetSpacing())]
+        reference = sitk.Image(size, sitk.sitkUInt8)
+        reference.SetSpacing([spacing] * 3)
+        resampled = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        sitk.RegionOfInterest(resampled, list(config.crop_size_voxels), [200, 250, 90])
+
+    naive = median_seconds(whole_volume, 3, warmup=1)
+    return {"prepare_model_input_s": ours, "whole_volume_resample_then_crop_s": naive}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -207,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"measured {name}: {seconds:.3f} s", file=sys.stderr)
     training = training_cases_per_s(side, repeats)
+    preprocessing = preprocessing_seconds(repeats)
 
     ours = rows[0]
     lines = [
@@ -226,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: plain Conv3d 64→64 3³ on 48³: {machine['conv3d_gflops_per_s']:.1f} GFLOP/s; "
         f"fp32 matmul 2048²: {machine['matmul_gflops_per_s']:.1f} GFLOP/s.",
         f"Training (ours, forward + backward + AdamW, batch 4): {training:.1f} cases/s.",
+        f"Preprocessing on the 512×512×160 reference case: prepare_model_input "
+        f"{preprocessing['prepare_model_input_s'] * 1000:.0f} ms; resampling the whole volume to "
+        f"{PreprocessingConfig().target_spacing_mm} mm first: {preprocessing['whole_volume_resample_then_crop_s']:.2f} s.",
     ]
     print("\n".join(lines))
     result = {
