@@ -47,6 +47,10 @@ def map_file_name(name: str) -> str:
     return "attention.nrrd" if name == "attention_fused" else f"{name}.nrrd"
 
 
+def _write_named_map(maps, name: str, folder: Path) -> None:
+    write_map(maps[name], folder / map_file_name(name))
+
+
 def check_output_folder(out_dir: str | os.PathLike) -> Path:
     """Refuse to replace a folder that is not a case folder: ``--out ~`` must never wipe a home folder."""
     out_dir = Path(out_dir)
@@ -85,13 +89,23 @@ def write_case_outputs(
             summary["patient"] = tags
     out_dir = check_output_folder(out_dir)
     with atomic_directory(out_dir) as tmp:
-        images = {"rois.nrrd": prediction.roi.labelmap}
-        images.update({map_file_name(name): image for name, image in prediction.maps.items()})
-        images.update(extra_images or {})
-        # zlib and ITK's writers release the GIL: the maps compress in parallel with the PNGs.
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            writes = [pool.submit(write_map, image, tmp / name) for name, image in images.items()]
-            heatmap = prediction.maps.get("attention_fused")
+        maps = prediction.maps
+        # Maps are built one at a time inside the workers (each is a full input-grid volume), while
+        # zlib and ITK's writers release the GIL so writing overlaps the PNGs and the report.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            writes = [pool.submit(write_map, prediction.roi.labelmap, tmp / "rois.nrrd")]
+            writes += [pool.submit(_write_named_map, maps, name, tmp) for name in maps]
+            writes += [
+                pool.submit(write_map, image, tmp / name) for name, image in (extra_images or {}).items()
+            ]
+            # Planes are sampled in physical space, so the small crop-grid map draws the same overlay.
+            heatmap = None
+            if "attention_fused" in maps:
+                heatmap = (
+                    maps.on_crop_grid("attention_fused")
+                    if hasattr(maps, "on_crop_grid")
+                    else maps["attention_fused"]
+                )
             overlays = render_overlays(prediction.image, prediction.roi.labelmap, heatmap)
             for view, png in overlays.items():
                 (tmp / f"overlay_{view}.png").write_bytes(png)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,38 @@ import SimpleITK as sitk
 from BreastSubtypeLib.progress import ProgressCallback, report
 
 RECEPTORS = ("er", "pr", "her2")
+
+
+class InputGridMaps(Mapping):
+    """``{name: sitk.Image on the input grid}``, each built when asked for and not kept.
+
+    A map on a 512x512x160 grid is 168 MB of float32; eight of them at once would triple the
+    memory of a prediction, so the maps stay on the small crop grid (``crop_arrays``) and are
+    pasted into the input grid one at a time (``crop_map_to_input_grid``, which only resamples the
+    crop's box). ``dict(maps)`` materialises them all.
+    """
+
+    def __init__(self, crop_arrays: dict[str, np.ndarray], model_input, image: sitk.Image) -> None:
+        self.crop_arrays = crop_arrays
+        self._model_input = model_input
+        self._image = image
+
+    def __getitem__(self, name: str) -> sitk.Image:
+        from BreastSubtypeLib.preprocessing.crop import crop_map_to_input_grid
+
+        return crop_map_to_input_grid(self.crop_arrays[name], self._model_input, self._image)
+
+    def on_crop_grid(self, name: str) -> sitk.Image:
+        """The map on the crop's own physical grid: the same values in space, a few hundred kB."""
+        crop = sitk.GetImageFromArray(self.crop_arrays[name])
+        crop.CopyInformation(self._model_input.crop_reference)
+        return crop
+
+    def __iter__(self):
+        return iter(self.crop_arrays)
+
+    def __len__(self) -> int:
+        return len(self.crop_arrays)
 
 
 @dataclass
@@ -36,7 +69,7 @@ class Prediction:
     subtype: dict[str, Any]
     roi_weights: dict[str, float]  # core, rim, peritumoral; sum to 1
     roi: Any  # rois.regions.RoiResult (labelmap on the input grid, volumes_ml, ...)
-    maps: dict[str, sitk.Image]  # on the input grid, values in [0, 1]
+    maps: Mapping[str, sitk.Image]  # on the input grid, values in [0, 1] (InputGridMaps: built on access)
     warnings: list[str]
     timings_s: dict[str, float]
     model: dict[str, Any]  # {"id", "version", "demonstration"}
@@ -181,7 +214,7 @@ def predict(
     lap("rois")
 
     report(progress, 0.35, "model input")
-    from BreastSubtypeLib.preprocessing.crop import crop_map_to_input_grid, prepare_model_input
+    from BreastSubtypeLib.preprocessing.crop import prepare_model_input
 
     model_input = prepare_model_input(image, roi.labelmap, preprocessing, source=image_source)
     lap("preprocess")
@@ -190,9 +223,7 @@ def predict(
     outputs, crop_maps, device_name = _run_network(loaded, model_input, device, explain)
     lap("network")
 
-    report(progress, 0.7, "maps on the input grid")
-    maps = {name: crop_map_to_input_grid(values, model_input, image) for name, values in crop_maps.items()}
-    lap("maps")
+    maps = InputGridMaps(crop_maps, model_input, image)
 
     thresholds = operating_thresholds(loaded)
     receptors = {}
