@@ -87,10 +87,10 @@ def _tumour_boxes(labels: np.ndarray, spacing: Sequence[float], source: str):
         raise BadInputError(f"The ROI labelmap of {source} is empty.")
     sub = labels[roi_box]
     present = np.unique(sub)
-    if present.max() > 3:
+    stray = present[(present < 0) | (present > 3) | (present != np.round(present))]
+    if stray.size:
         raise BadInputError(
-            f"The ROI labelmap of {source} has label {int(present.max())}; expected 1 core, "
-            "2 rim, 3 peritumoral."
+            f"The ROI labelmap of {source} has label {stray[0]:g}; expected 1 core, 2 rim, 3 peritumoral."
         )
     tumour = (sub == 1) | (sub == 2)
     tumour_box = bounding_box_index(tumour, 0.0, spacing)
