@@ -23,6 +23,7 @@ from trame_slicer.app.ui import (  # noqa: E402
 from trame_slicer.core import SlicerApp  # noqa: E402
 from trame_slicer.rca_view import register_rca_factories  # noqa: E402
 
+from . import module as web_module  # noqa: E402
 from .session import DEFAULT_MAX_UPLOAD_MB, SessionFolder  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class BreastSubtypeWebApp(TrameApp):
     def __init__(self, server=None, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB):
         super().__init__(server, client_type="vue3")
         self.server.enable_module(trame_slicer_module)
+        self.server.enable_module(web_module)
         self.session = SessionFolder(max_upload_mb=max_upload_mb)
         self.slicer_app = SlicerApp()
         register_rca_factories(self.slicer_app.view_manager, self.server)

@@ -24,7 +24,9 @@ def _testid(name: str) -> dict:
 
 class BreastSubtypePanel(html.Div):
     def __init__(self, workflow: CaseWorkflow, **kwargs) -> None:
-        super().__init__(classes="pa-3 d-flex flex-column ga-3", **kwargs)
+        super().__init__(
+            classes="pa-3 d-flex flex-column ga-3", style="height: 100%; overflow-y: auto;", **kwargs
+        )
         self.workflow = workflow
         ctrl = self.server.controller
         ctrl.bs_load_demo = workflow.load_demo_case
@@ -33,37 +35,35 @@ class BreastSubtypePanel(html.Div):
         ctrl.bs_find_tumour = workflow.find_tumour_at_seed
         ctrl.bs_generate_rois = workflow.generate_rois
         ctrl.bs_run = workflow.run
-        max_bytes = workflow.session.max_upload_bytes
+        session = workflow.session
         with self:
-            self._case_section(max_bytes)
+            self._case_section(session.max_upload_bytes, session.max_upload_mb)
             self._tumour_section()
             self._roi_section()
             self._run_section()
             self._results_section()
             self._heatmap_section()
 
-    def _case_section(self, max_bytes: int) -> None:
+    def _case_section(self, max_bytes: int, max_mb: float) -> None:
         html.Div("1. Case", classes="text-subtitle-2")
         v3.VBtn(
             "Load demo case",
             click=self.server.controller.bs_load_demo,
-            disabled=("bs_busy || bs_running",),
+            disabled=("bs_running",),
             block=True,
             prepend_icon="mdi-flask-outline",
             **_testid("load-demo"),
         )
         # The size is checked in the browser before sending and again on the server.
         v3.VFileInput(
-            label=f"Upload a volume ({max_bytes / 2**20:.0f} MB max)",
+            label=f"Upload a volume ({max_mb:g} MB max)",
             accept=",".join(UPLOAD_SUFFIXES),
             density="compact",
             hide_details=True,
             prepend_icon="mdi-file-upload",
-            update_modelValue=(
-                "(() => { const f = Array.isArray($event) ? $event[0] : $event; if (!f) return; "
-                f"if (f.size > {max_bytes}) {{ bs_error = `The file is over the {max_bytes / 2**20:.0f} MB limit "
-                "of this server: ${f.name}`; return; } "
-                "trigger('bs_upload_trigger', [f]); })()"
+            change=(
+                f"window.breast_subtype_upload($event.target.files, {max_bytes}, '{max_mb:g}', "
+                "'bs_upload_trigger').then((message) => { if (message) bs_error = message; })"
             ),
             **_testid("upload"),
         )
@@ -172,33 +172,32 @@ class BreastSubtypePanel(html.Div):
         )
 
     def _results_section(self) -> None:
-        with html.Div(v_if=("bs_result",), classes="d-flex flex-column ga-2", **_testid("results")):
-            v3.VAlert(text=DEMO_WARNING, type="warning", density="compact", **_testid("demo-warning"))
-            with html.Table(classes="text-body-2", **_testid("biomarkers")):
+        with html.Div(
+            v_if=("bs_result_rows.length",), classes="d-flex flex-column ga-2", **_testid("results")
+        ):
+            v3.VAlert(
+                v_if=("bs_demo_model",),
+                text=DEMO_WARNING,
+                type="warning",
+                density="compact",
+                **_testid("demo-warning"),
+            )
+            # The rows are BreastSubtypeMRML.tables.result_rows: the Slicer table's words and numbers.
+            with html.Table(classes="text-caption", style="width: 100%", **_testid("result-table")):
                 with html.Tr():
-                    html.Th("Marker", classes="text-left")
-                    html.Th("Probability", classes="text-right")
-                    html.Th("Threshold", classes="text-right")
-                    html.Th("Call", classes="text-left pl-2")
-                with html.Tr(v_for="row in bs_result.markers", key="row.name", **_testid("marker-row")):
-                    html.Td("{{ row.name }}")
-                    html.Td("{{ row.probability.toFixed(2) }}", classes="text-right")
-                    html.Td("{{ row.threshold.toFixed(2) }}", classes="text-right")
-                    html.Td("{{ row.call }}", classes="pl-2")
-            html.Div("Ki-67: {{ bs_result.ki67_percent.toFixed(1) }} %", **_testid("ki67"))
-            html.Div("Subtype: {{ bs_result.subtype }}", classes="font-weight-bold", **_testid("subtype"))
-            html.Div("{{ bs_result.subtype_note }}", v_if=("bs_result.subtype_note",), classes="text-caption")
-            with html.Table(classes="text-caption", **_testid("roi-weights")):
-                with html.Tr(v_for="row in bs_result.roi_weights", key="row.name"):
-                    html.Td("{{ row.name }} weight")
-                    html.Td("{{ row.weight.toFixed(2) }}", classes="text-right")
-            html.Div("Model: {{ bs_result.model }}", classes="text-caption")
+                    for title in ("Finding", "Value", "Threshold", "Call"):
+                        html.Th(title, classes="text-left pr-2")
+                with html.Tr(v_for="(row, i) in bs_result_rows", key="i", **_testid("result-row")):
+                    html.Td("{{ row.finding }}", classes="pr-2")
+                    html.Td("{{ row.value }}", classes="pr-2")
+                    html.Td("{{ row.threshold }}", classes="pr-2")
+                    html.Td("{{ row.call }}")
             v3.VBtn(
                 "Download report",
                 v_if=("bs_report_ready",),
                 prepend_icon="mdi-file-download",
                 block=True,
-                click=("utils.download('report.html', trigger('bs_report_trigger'), 'text/html')"),
+                click="utils.download('report.html', trigger('bs_report_trigger'), 'text/html')",
                 **_testid("download-report"),
             )
         self.server.trigger("bs_report_trigger")(self._report_attachment)

@@ -36,6 +36,7 @@ class SessionFolder:
     """A private temporary folder; ``new_case()`` starts an empty sub-folder for the next case."""
 
     def __init__(self, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, parent: str | None = None) -> None:
+        self.max_upload_mb = float(max_upload_mb)
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.root = Path(tempfile.mkdtemp(prefix="breast-subtype-web-", dir=parent))
         self._case_index = 0
@@ -53,7 +54,7 @@ class SessionFolder:
     def check_upload_size(self, name: str, size_bytes: int) -> None:
         if size_bytes > self.max_upload_bytes:
             raise BadInputError(
-                f"The upload is {size_bytes / 2**20:.1f} MB, over the {self.max_upload_bytes / 2**20:.0f} MB "
+                f"The upload is {size_bytes / 2**20:.2f} MB, over the {self.max_upload_mb:g} MB "
                 f"limit of this server: {safe_file_name(name)}"
             )
 

@@ -102,8 +102,9 @@ class WebServer:
         self._log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def web_server(tmp_path_factory):
+    """One server per test file: a server holds one session (one scene), so files start clean."""
     server = WebServer(tmp_path_factory.mktemp("web") / "server.log")
     try:
         server.wait_ready()
