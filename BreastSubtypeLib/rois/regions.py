@@ -36,7 +36,7 @@ FEW_VOXELS = 30
 # (estimated on a regular subsample of the whole volume, so bright lesions barely move it), confirmed by
 # a majority of the voxel's 3×3×3 neighbourhood.
 TISSUE_FRACTION_OF_P99 = 0.1
-_PERCENTILE_SAMPLES = 200_000
+_PERCENTILE_SAMPLES = 50_000
 
 
 @dataclass
