@@ -33,7 +33,7 @@ LAYOUT_ID = "Axial Primary"
 
 
 class BreastSubtypeWebApp(TrameApp):
-    def __init__(self, server=None, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB):
+    def __init__(self, server=None, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, model: str = "demo"):
         super().__init__(server, client_type="vue3")
         self.server.enable_module(trame_slicer_module)
         self.server.enable_module(web_module)
@@ -46,7 +46,9 @@ class BreastSubtypeWebApp(TrameApp):
 
         from .workflow import CaseWorkflow
 
-        self.workflow = CaseWorkflow(self.server, self.slicer_app, self.session, self._segment_editor_logic)
+        self.workflow = CaseWorkflow(
+            self.server, self.slicer_app, self.session, self._segment_editor_logic, model=model
+        )
         self._build_ui()
         self._layout_logic.data.current_layout_id = LAYOUT_ID
         self.server.state.trame__title = "BreastSubtype"
@@ -82,11 +84,17 @@ class BreastSubtypeWebApp(TrameApp):
         self._segment_editor_logic.set_ui(self.segment_editor_ui)
 
 
-def serve(host: str = "127.0.0.1", port: int = 0, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    model: str = "demo",
+) -> None:
     """Serve until interrupted; the session folder is removed on the way out."""
     # trame parses sys.argv itself; keep our own flags away from it.
     sys.argv = sys.argv[:1]
-    app = BreastSubtypeWebApp(max_upload_mb=max_upload_mb)
+    app = BreastSubtypeWebApp(max_upload_mb=max_upload_mb, model=model)
     try:
         app.server.start(host=host, port=port, open_browser=False, timeout=0, show_connection_info=True)
     finally:

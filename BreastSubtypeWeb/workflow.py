@@ -55,12 +55,15 @@ STATE_DEFAULTS = {
 class CaseWorkflow:
     """One case at a time in one scene; every user action reports problems in the panel."""
 
-    def __init__(self, server, slicer_app, session: SessionFolder, segment_editor_logic) -> None:
+    def __init__(
+        self, server, slicer_app, session: SessionFolder, segment_editor_logic, *, model: str = "demo"
+    ):
         self.server = server
         self.state = server.state
         self.slicer_app = slicer_app
         self.session = session
         self.segment_editor_logic = segment_editor_logic
+        self.model = model
         self.volume_node = None
         self.tumour_segment_id: str | None = None
         self.roi_node = None
@@ -280,6 +283,7 @@ class CaseWorkflow:
             image,
             mask,
             self.session.case_dir / "outputs",
+            model=self.model,
             rim_mm=float(self.state.bs_rim_mm),
             peri_mm=float(self.state.bs_peri_mm),
             python=sys.executable,

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-upload-mb", type=float, default=512, help="largest accepted upload in MB (default 512)"
     )
+    parser.add_argument(
+        "--model", default="demo", help="registry id or model package folder/zip used by Run (default: demo)"
+    )
 
 
 def exposure_warning(host: str) -> str | None:
@@ -54,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(
             f"The web app needs the 'web' extra ({exc.name} is missing): pip install 'breast-subtype[web]'."
         ) from exc
-    serve(host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
+    serve(host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, model=args.model)
     return 0
