@@ -215,3 +215,22 @@ def test_bad_config_values_are_refused_with_their_name(cls, overrides, message):
 def test_unknown_ablation_is_refused():
     with pytest.raises(ConfigError, match="Unknown ablation"):
         ablation_config("no_heads")
+
+
+@pytest.mark.parametrize(("stride", "kernel"), [(1, 3), (2, 3), (2, 1)])
+def test_onednn_convolution_matches_torch_conv3d_with_gradients(stride, kernel):
+    from BreastSubtypeLib.model.blocks import Conv3d
+
+    torch.manual_seed(0)
+    conv = Conv3d(6, 8, kernel, stride=stride, padding=kernel // 2, bias=True)
+    x = torch.randn(1, 6, 16, 16, 16, requires_grad=True)
+    ours = conv(x)
+    reference = torch.nn.functional.conv3d(x, conv.weight, conv.bias, stride, kernel // 2)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    ours_grads = torch.autograd.grad(ours.square().sum(), [x, conv.weight, conv.bias])
+    reference_grads = torch.autograd.grad(reference.square().sum(), [x, conv.weight, conv.bias])
+    for a, b in zip(ours_grads, reference_grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+    with FlopCounterMode(display=False) as counter:
+        conv(x)
+    assert counter.get_total_flops() == 2 * ours.numel() * 6 * kernel**3

@@ -6,17 +6,68 @@ Grad-CAM hooks read the trunk's activations, both of which an in-place ReLU woul
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` that always takes oneDNN (mkldnn) on the CPU.
+
+    PyTorch's heuristic sends small batch-1 3-D convolutions (C·D·H ≤ 20480: most of this network
+    at inference) to its im2col ``slow_conv3d``, 2-4× slower than oneDNN here. Same weights, same
+    results (to float rounding), autograd included; GPUs and other dtypes take the normal path.
+    """
+
+    def _conv_forward(
+        self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        if (
+            input.device.type == "cpu"
+            and input.dtype == torch.float32
+            and self.padding_mode == "zeros"
+            and not isinstance(self.padding, str)
+            and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled
+        ):
+            return torch.ops.aten.mkldnn_convolution(
+                input.contiguous(),
+                weight,
+                bias,
+                list(self.padding),
+                list(self.stride),
+                list(self.dilation),
+                self.groups,
+            )
+        return super()._conv_forward(input, weight, bias)
+
+
+def _count_mkldnn_convolution_flops() -> None:
+    """Let ``FlopCounterMode`` count the oneDNN convolutions (2 FLOPs per multiply-add)."""
+    from torch.utils.flop_counter import flop_registry, register_flop_formula
+
+    op = torch.ops.aten.mkldnn_convolution
+    if op in flop_registry:
+        return
+
+    @register_flop_formula(op)
+    def _flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+        return 2 * math.prod(out_shape) * math.prod(w_shape[1:])
+
+
+_count_mkldnn_convolution_flops()
+
+
 def make_norm(kind: str, channels: int) -> nn.Module:
     """Instance norm by default: its statistics are per case, so training with the small batches 3-D
     crops allow (2-8) behaves like inference, and eval output never depends on the batch. BatchNorm
-    with such batches has noisy statistics and a train/eval gap; GroupNorm is offered as a middle way."""
+    with such batches has noisy statistics and a train/eval gap; GroupNorm is offered as a middle way.
+    Instance norm is computed as GroupNorm with one channel per group (identical maths, a CPU kernel
+    about 3× faster than ``InstanceNorm3d``'s reshaped batch norm)."""
     if kind == "instance":
-        return nn.InstanceNorm3d(channels, affine=True)
+        return nn.GroupNorm(channels, channels)
     if kind == "batch":
         return nn.BatchNorm3d(channels)
     if kind == "group":
@@ -27,7 +78,7 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 class ConvNormAct(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, norm: str, *, stride: int = 1, kernel: int = 3):
         super().__init__(
-            nn.Conv3d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2, bias=False),
+            Conv3d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2, bias=False),
             make_norm(norm, out_channels),
             nn.LeakyReLU(0.01),
         )
@@ -39,13 +90,13 @@ class ResidualBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, norm: str, *, stride: int = 1):
         super().__init__()
         self.conv1 = ConvNormAct(in_channels, out_channels, norm, stride=stride)
-        self.conv2 = nn.Conv3d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.conv2 = Conv3d(out_channels, out_channels, 3, padding=1, bias=False)
         self.norm2 = make_norm(norm, out_channels)
         self.shortcut = (
             nn.Identity()
             if stride == 1 and in_channels == out_channels
             else nn.Sequential(
-                nn.Conv3d(in_channels, out_channels, 1, stride=stride, bias=False),
+                Conv3d(in_channels, out_channels, 1, stride=stride, bias=False),
                 make_norm(norm, out_channels),
             )
         )
@@ -90,9 +141,9 @@ class SpatialAttention(nn.Module):
         super().__init__()
         hidden = max(channels // 4, 8)
         self.body = nn.Sequential(
-            nn.Conv3d(channels + n_masks, hidden, 3, padding=1),
+            Conv3d(channels + n_masks, hidden, 3, padding=1),
             nn.LeakyReLU(0.01),
-            nn.Conv3d(hidden, 1, 1),
+            Conv3d(hidden, 1, 1),
         )
 
     def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
