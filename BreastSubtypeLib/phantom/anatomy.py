@@ -101,36 +101,32 @@ def sample_layout(rng: np.random.Generator, size_ijk, spacing_mm) -> Layout:
 
 
 class SmoothField:
-    """A unit-variance random field, cubic B-spline on a ``cell_mm`` grid, evaluated slab by slab."""
+    """A unit-variance random field, cubic B-spline on a ``cell_mm`` grid, evaluated slab by slab.
+
+    Each output voxel mixes 4 coarse nodes per axis, so interpolation is 4 gathers per axis.
+    """
 
     def __init__(self, rng: np.random.Generator, size_ijk, spacing_mm, cell_mm: float) -> None:
-        nx, ny, nz = size_ijk
-        mats = [_bspline_matrix(n, s, cell_mm) for n, s in zip(size_ijk, spacing_mm)]
-        coarse = rng.standard_normal((mats[2].shape[1], mats[1].shape[1], mats[0].shape[1]))
+        (bx, wx), (by, wy), (bz, wz) = (_bspline_weights(n, s, cell_mm) for n, s in zip(size_ijk, spacing_mm))
+        coarse = rng.standard_normal((int(bz.max()) + 4, int(by.max()) + 4, int(bx.max()) + 4))
         coarse = (coarse / math.sqrt(0.3)).astype(np.float32)  # ~unit variance after 3-D smoothing
-        along_x = coarse @ mats[0].T  # (cz, cy, nx)
-        self._zyx = np.matmul(mats[1][None], along_x)  # (cz, ny, nx)
-        self._mz = mats[2]
+        along_x = sum(wx[:, o] * coarse[:, :, bx + o] for o in range(4))  # (cz, cy, nx)
+        self._zyx = sum(wy[:, o, None] * along_x[:, by + o, :] for o in range(4))  # (cz, ny, nx)
+        self._bz, self._wz = bz, wz
 
     def slab(self, k0: int, k1: int) -> np.ndarray:
-        rows = self._mz[k0:k1]
-        used = np.flatnonzero(rows.any(axis=0))  # a slab touches only a few coarse planes
-        lo, hi = int(used[0]), int(used[-1]) + 1
-        return np.tensordot(rows[:, lo:hi], self._zyx[lo:hi], axes=(1, 0))
+        base, weights = self._bz[k0:k1], self._wz[k0:k1]
+        return sum(weights[:, o, None, None] * self._zyx[base + o] for o in range(4))
 
 
-def _bspline_matrix(n: int, spacing: float, cell_mm: float) -> np.ndarray:
+def _bspline_weights(n: int, spacing: float, cell_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """First coarse node and the 4 cubic B-spline weights of each of ``n`` samples."""
     p = np.arange(n) * spacing / cell_mm
-    base = np.floor(p).astype(int)
+    base = np.floor(p).astype(np.intp)
     t = (p - base).astype(np.float32)
-    weights = np.stack(
-        [(1 - t) ** 3 / 6, (3 * t**3 - 6 * t**2 + 4) / 6, (-3 * t**3 + 3 * t**2 + 3 * t + 1) / 6, t**3 / 6],
-        axis=1,
-    )
-    matrix = np.zeros((n, int(base.max()) + 4), np.float32)
-    for offset in range(4):
-        matrix[np.arange(n), base + offset] = weights[:, offset]
-    return matrix
+    weights = np.stack([(1 - t) ** 3 / 6, (3 * t**3 - 6 * t**2 + 4) / 6,
+                        (-3 * t**3 + 3 * t**2 + 3 * t + 1) / 6, t**3 / 6], axis=1)  # fmt: skip
+    return base, weights
 
 
 def render_anatomy(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -166,14 +162,29 @@ def render_anatomy(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray
         depth = np.zeros(labels.shape, np.float32)
         for breast in layout.breasts:
             (cx, cy, cz), (a, b, c) = breast.centre_mm, breast.semi_axes_mm
-            u, v, w = (x - cx) / a, (y - cy) / b, (z - cz) / c
+            # Only the breast's bounding box: most of a bilateral volume is outside either breast.
+            box = tuple(
+                slice(
+                    max(lo, math.floor((centre - half) / step)),
+                    min(hi, math.ceil((centre + half) / step) + 1),
+                )
+                for centre, half, step, lo, hi in (
+                    (cz, c, sz, k0, k1),
+                    (cy, b, sy, 0, ny),
+                    (cx, a, sx, 0, nx),
+                )
+            )
+            if any(part.stop <= part.start for part in box):
+                continue
+            box = (slice(box[0].start - k0, box[0].stop - k0), box[1], box[2])
+            u, v, w = (x[:, :, box[2]] - cx) / a, (y[:, box[1]] - cy) / b, (z[box[0]] - cz) / c
             r = np.sqrt(u * u + v * v + w * w)
             # First-order distance to the ellipsoid surface: (1 - rho) / |grad rho|.
             grad = np.sqrt((u / a) ** 2 + (v / b) ** 2 + (w / c) ** 2) / np.maximum(r, 1e-6)
             d = (1.0 - r) / np.maximum(grad, 1e-6)
-            closer = r < rho
-            rho = np.where(closer, r, rho)
-            depth = np.where(closer, d, depth)
+            closer = r < rho[box]
+            rho[box] = np.where(closer, r, rho[box])
+            depth[box] = np.where(closer, d, depth[box])
         anterior = behind_chest < 0
         in_breast = (rho < 1.0) & anterior
         interior = in_breast & (depth >= SKIN_MM)
