@@ -55,6 +55,7 @@ class TrainingConfig:
     seed: int = 0
     split_ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
     augment: bool = True
+    augmentation: dict = field(default_factory=dict)  # keyword arguments of augment.training_augmentation
     num_workers: int = 0
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     deterministic: bool = True
@@ -148,7 +149,14 @@ def trained_tasks(config: TrainingConfig, network_config) -> tuple[str, ...]:
 
 
 def make_dataset(
-    rows, preprocessing_config, cache_dir, *, progress=None, augment: bool = False, seed: int = 0
+    rows,
+    preprocessing_config,
+    cache_dir,
+    *,
+    progress=None,
+    augment: bool = False,
+    seed: int = 0,
+    augmentation=None,
 ):
     """The data engineer's cached-crop dataset, optionally with mask-preserving augmentation."""
     from BreastSubtypeTraining.dataset import CachedCropDataset
@@ -157,7 +165,7 @@ def make_dataset(
     if augment:
         from BreastSubtypeTraining.augment import AugmentedDataset
 
-        dataset = AugmentedDataset(dataset, seed=seed)
+        dataset = AugmentedDataset(dataset, seed=seed, **(augmentation or {}))
     return dataset
 
 
@@ -454,6 +462,7 @@ def fit(
                 cache_dir,
                 augment=(name == "train" and config.augment),
                 seed=config.seed,
+                augmentation=config.augmentation,
             )
 
     network = SpatialMultiTaskNet(network_config).to(torch_device)

@@ -1,0 +1,114 @@
+import json
+
+import pytest
+
+from BreastSubtypeTraining.cli import main
+
+TINY_YAML = """
+epochs: 1
+batch_size: 4
+seed: 3
+threads: 1
+augment: false
+bootstrap_samples: 50
+network: {widths: [8, 8, 16, 16], blocks_per_stage: [1, 1, 1, 1], region_features: 8, head_hidden: 8}
+preprocessing: {crop_size_voxels: [32, 32, 32], target_spacing_mm: 1.5}
+demonstration: true
+"""
+
+
+def _one_line_error(capsys, *words):
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def test_missing_manifest_exits_2_with_one_line_naming_it(tmp_path, capsys):
+    missing = tmp_path / "nope.csv"
+    assert main(["fit", "--manifest", str(missing), "--out", str(tmp_path / "run")]) == 2
+    _one_line_error(capsys, "nope.csv")
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_config_exits_2(tmp_path, capsys, phantom_cohort):
+    config = tmp_path / "bad.yaml"
+    config.write_text("epochs: 0\n")
+    assert (
+        main(
+            ["fit", "--manifest", str(phantom_cohort), "--out", str(tmp_path / "r"), "--config", str(config)]
+        )
+        == 2
+    )
+    _one_line_error(capsys, "bad.yaml", "epochs")
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main([]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--manifest"])
+    assert exit_info.value.code == 2
+
+
+def test_evaluate_with_missing_model_exits_2(tmp_path, capsys, phantom_cohort):
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tmp_path / "nomodel"),
+                "--manifest",
+                str(phantom_cohort),
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 2
+    )
+    _one_line_error(capsys, "nomodel")
+
+
+def test_fit_evaluate_export_exit_0(tmp_path, capsys, phantom_cohort):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_YAML)
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "fit",
+                "--manifest",
+                str(phantom_cohort),
+                "--out",
+                str(run),
+                "--config",
+                str(config),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert "model package" in capsys.readouterr().out
+    evaluation = tmp_path / "eval"
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(run / "model"),
+            "--manifest",
+            str(phantom_cohort),
+            "--out",
+            str(evaluation),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    result = json.loads((evaluation / "metrics.json").read_text())
+    assert result["n_cases"] == 12
+    # The phantom cohort has truth.csv beside its manifest: the ceiling is reported next to the model.
+    if (phantom_cohort.parent / "truth.csv").is_file():
+        assert result["phantom_ceiling"]["n_cases"] == 12
+    assert main(["export", "--run", str(run), "--out", str(tmp_path / "pkg"), "--id", "x"]) == 0
+    assert (tmp_path / "pkg" / "configs" / "metadata.json").is_file()

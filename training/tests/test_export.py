@@ -1,0 +1,67 @@
+import json
+
+import pytest
+import torch
+from tiny import tiny_config
+
+from BreastSubtypeTraining.export import export_run
+from BreastSubtypeTraining.train import fit
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(tmp_path_factory, phantom_rows):
+    out = tmp_path_factory.mktemp("export_run")
+    fit(phantom_rows, out, tiny_config(epochs=1), device="cpu", export=False)
+    return out
+
+
+def test_export_then_load_gives_identical_outputs(one_epoch_run, tmp_path):
+    from safetensors.torch import load_file
+
+    from BreastSubtypeLib.model.config import NetworkConfig
+    from BreastSubtypeLib.model.network import SpatialMultiTaskNet
+    from BreastSubtypeLib.model.package import load_model_package
+
+    package = export_run(
+        one_epoch_run, tmp_path / "pkg", model_id="tiny", version="9.9.9", reproduce="make it"
+    )
+    loaded = load_model_package(package)
+    config = json.loads((one_epoch_run / "config.json").read_text())
+    reference = SpatialMultiTaskNet(NetworkConfig.from_dict(config["network"]))
+    tensors = load_file(str(one_epoch_run / "checkpoints" / "best.safetensors"))
+    reference.load_state_dict(
+        {k[len("network.") :]: v for k, v in tensors.items() if k.startswith("network.")}
+    )
+    reference.eval()
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 4, 32, 32, 32, generator=generator)
+    scalars = torch.rand(2, 2, generator=generator)
+    with torch.no_grad():
+        expected = reference(image, scalars)
+        actual = loaded.network(image, scalars)
+    for key in ("er", "pr", "her2", "ki67_percent", "roi_weights", "attention_fused"):
+        torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=0)
+    assert loaded.preprocessing_config.crop_size_voxels == (32, 32, 32)
+
+
+def test_package_metadata_carries_thresholds_metrics_and_card(one_epoch_run, tmp_path):
+    from BreastSubtypeLib.model.package import load_model_package
+
+    package = export_run(
+        one_epoch_run, tmp_path / "pkg", model_id="tiny", version="9.9.9", reproduce="make it"
+    )
+    ours = load_model_package(package).metadata
+    ours = ours.get("breast_subtype", ours)
+    run_metrics = json.loads((one_epoch_run / "metrics.json").read_text())
+    assert ours["id"] == "tiny" and ours["demonstration"] is True
+    assert ours["thresholds"] == pytest.approx(run_metrics["thresholds"])
+    assert ours["metrics"]["val"]["er"]["threshold"] == pytest.approx(run_metrics["thresholds"]["er"])
+    card = (package / "docs" / "README.md").read_text()
+    assert "DEMONSTRATION MODEL" in card and "make it" in card and "| ER |" in card
+
+
+def test_export_of_a_folder_without_run_is_bad_input(tmp_path):
+    from BreastSubtypeLib.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="config.json"):
+        export_run(tmp_path, tmp_path / "pkg")
