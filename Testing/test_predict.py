@@ -60,7 +60,9 @@ def test_maps_and_rois_lie_on_the_exact_input_grid(model, direction):
     for name, image in result.maps.items():
         assert same_grid(image, case.image), name
     # The attention is where the lesion is: its peak lies inside the tumour plus peritumoral band.
-    fused = sitk.GetArrayViewFromImage(result.maps["attention_fused"])
+    fused = sitk.GetArrayFromImage(
+        result.maps["attention_fused"]
+    )  # maps are built on access: copy, never view a temporary
     labels = sitk.GetArrayViewFromImage(result.roi.labelmap)
     assert fused[labels > 0].mean() > fused[labels == 0].mean()
     assert result.input == {
@@ -77,7 +79,7 @@ def test_two_runs_on_one_device_are_identical(model, case):
     assert first.summary() | {"timings_s": {}} == second.summary() | {"timings_s": {}}
     for name in first.maps:
         assert np.array_equal(
-            sitk.GetArrayViewFromImage(first.maps[name]), sitk.GetArrayViewFromImage(second.maps[name])
+            sitk.GetArrayFromImage(first.maps[name]), sitk.GetArrayFromImage(second.maps[name])
         )
 
 
