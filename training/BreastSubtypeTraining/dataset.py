@@ -50,7 +50,7 @@ def case_rois(row: ManifestRow, rim_mm: float, peri_mm: float):
     return image, compute_rois(image, mask, rim_mm, peri_mm, mask_source=str(row.mask))
 
 
-def _file_signature(path: Path) -> list:
+def file_signature(path: Path) -> list:
     """Size and modification time of a file, or of every file of a DICOM folder."""
     if path.is_dir():
         return sorted(
@@ -64,8 +64,8 @@ def cache_key(row: ManifestRow, config: PreprocessingConfig) -> str:
     """Hash of what a case's model input depends on (files and preprocessing, not labels)."""
     description = {
         "version": CACHE_VERSION,
-        "image": [str(row.image), _file_signature(Path(row.image))],
-        "mask": [str(row.mask), _file_signature(Path(row.mask))],
+        "image": [str(row.image), file_signature(Path(row.image))],
+        "mask": [str(row.mask), file_signature(Path(row.mask))],
         "preprocessing": config.to_dict(),
     }
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:20]
