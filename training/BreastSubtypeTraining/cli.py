@@ -132,7 +132,15 @@ def run_baseline(args) -> int:
     folds = cross_validation_folds(rows, k=args.k, seed=args.seed)
     bar = _progress("radiomics baseline")
     try:
-        run_radiomics_baseline(rows, folds, Path(args.out), progress=bar)
+        run_radiomics_baseline(
+            rows,
+            folds,
+            Path(args.out),
+            progress=bar,
+            rim_mm=args.rim_mm,
+            peri_mm=args.peri_mm,
+            seed=args.seed,
+        )
     finally:
         bar.close()
     for name in ("baseline.md",):
@@ -231,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--out", required=True)
     baseline.add_argument("--k", type=int, default=5)
     baseline.add_argument("--seed", type=int, default=0)
+    baseline.add_argument("--rim-mm", type=float, default=3.0, help="tumour rim width in mm (default 3)")
+    baseline.add_argument(
+        "--peri-mm", type=float, default=5.0, help="peritumoral band width in mm (default 5)"
+    )
     baseline.set_defaults(_run=run_baseline)
 
     export = sub.add_parser("export", help="write the model package of a training run")
