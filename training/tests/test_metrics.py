@@ -61,3 +61,30 @@ def test_confusion_matrix_counts_and_skips_unknown_truth():
     labels = ["A", "B"]
     matrix = metrics.confusion_matrix(["A", "A", "B", None], ["A", "B", "B", "A"], labels)
     assert matrix.tolist() == [[1, 1], [0, 1]]
+
+
+def test_phantom_ceiling_is_the_auc_of_the_true_probabilities_and_the_ki67_floor():
+    from BreastSubtypeTraining.evaluate import phantom_ceiling
+
+    predictions = {
+        "case_id": ["a", "b", "c", "d", "extra"],
+        "er": np.array([0, 0, 1, 1, 1.0]),
+        "pr": np.array([1, 0, 1, 0, 1.0]),
+        "her2": np.array([0, 1, np.nan, 0, 1.0]),
+        "ki67_percent": np.array([10, 20, 30, np.nan, 5.0]),
+    }
+    truth = {
+        case: {"p_er": p_er, "p_pr": 0.5, "p_her2": p_her2, "ki67_expected": ki67}
+        for case, p_er, p_her2, ki67 in (
+            ("a", 0.1, 0.2, 12),
+            ("b", 0.4, 0.9, 17),
+            ("c", 0.35, 0.5, 30),
+            ("d", 0.8, 0.1, 50),
+        )
+    }
+    ceiling = phantom_ceiling(predictions, truth, n_boot=20)
+    assert ceiling["n_cases"] == 4  # "extra" has no truth
+    assert ceiling["er"]["auc"] == pytest.approx(0.75)
+    assert ceiling["pr"]["auc"] == pytest.approx(0.5)  # constant probabilities: all ties
+    assert ceiling["her2"]["auc"] == pytest.approx(1.0)  # case c unlabelled
+    assert ceiling["ki67_percent"]["mae"] == pytest.approx((2 + 3 + 0) / 3)
