@@ -132,3 +132,18 @@ def test_crop_reference_geometry_puts_the_tumour_where_the_image_has_it(cached, 
     shape = sitk.LabelShapeStatisticsImageFilter()
     shape.Execute(sitk.Cast(mask > 0, sitk.sitkUInt8))
     assert np.allclose(centre_crop, shape.GetCentroid(1), atol=2.0)  # mm
+
+
+def test_augmented_cached_items_keep_binary_masks_and_collate(cached):
+    from torch.utils.data import DataLoader
+
+    from BreastSubtypeTraining.augment import AugmentedDataset
+
+    dataset, _ = cached
+    augmented = AugmentedDataset(dataset, seed=1, affine_prob=1.0)
+    batch = next(iter(DataLoader(augmented, batch_size=4, shuffle=False)))
+    assert batch["image"].shape == (4, 4, 32, 32, 32)
+    masks = batch["image"][:, 1:]
+    assert set(torch.unique(masks).tolist()) <= {0.0, 1.0} and masks.sum(1).max() <= 1.0
+    assert torch.equal(batch["labels"]["er"], torch.tensor([float(r.er) for r in dataset.rows[:4]]))
+    assert augmented.rows == dataset.rows
