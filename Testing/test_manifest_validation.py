@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from BreastSubtypeLib.errors import BadInputError
-from BreastSubtypeTraining.manifest import ManifestRow, read_manifest, write_manifest
+from BreastSubtypeLib.manifest import ManifestRow, read_manifest, write_manifest
 
 HEADER = "case_id,image,mask,er,pr,her2,ki67"
 
