@@ -187,3 +187,58 @@ def test_unknown_model_is_bad_input(case_files, tmp_path, capsys):
     ]
     assert main(argv) == 2
     assert "nope" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def edited_rois(case_files, tmp_path_factory):
+    """ROIs with the peritumoral band erased below the lesion centre, as a radiologist might edit them."""
+    from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL
+    from BreastSubtypeLib.rois.regions import compute_rois
+
+    case = case_files[0]
+    labels = sitk.GetArrayFromImage(compute_rois(case.image, case.tumour_mask).labelmap)
+    centre_j = int(np.mean(np.nonzero(labels == CORE)[1]))
+    labels[:, :centre_j][labels[:, :centre_j] == PERITUMORAL] = 0
+    path = tmp_path_factory.mktemp("rois") / "edited_rois.nrrd"
+    sitk.WriteImage(_image_like(case, labels), str(path), True)
+    return labels, path
+
+
+def test_rois_are_used_as_given_and_written_back_voxel_for_voxel(model, case_files, edited_rois, tmp_path):
+    case, image, _ = case_files
+    labels, rois = edited_rois
+    out = tmp_path / "out"
+    argv = ["predict", "--image", str(image), "--rois", str(rois), "--out", str(out), "--model", str(model),
+            "--device", "cpu", "--no-explain"]  # fmt: skip
+    assert main(argv) == 0
+    written = sitk.ReadImage(str(out / "rois.nrrd"))
+    assert same_grid(written, case.image)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(written), labels)
+    volumes = json.loads((out / "prediction.json").read_text())["roi_volumes_ml"]
+    voxel_ml = float(np.prod(case.image.GetSpacing())) / 1000.0
+    assert volumes["peritumoral"] == pytest.approx(float((labels == 3).sum()) * voxel_ml)
+
+
+def test_rois_with_a_foreign_label_exit_2_naming_the_file(model, case_files, edited_rois, tmp_path, capsys):
+    case, image, _ = case_files
+    wrong = edited_rois[0].copy()
+    wrong[wrong == 3] = 7
+    path = tmp_path / "wrong_rois.nrrd"
+    sitk.WriteImage(_image_like(case, wrong), str(path))
+    out = tmp_path / "out"
+    argv = ["predict", "--image", str(image), "--rois", str(path), "--out", str(out), "--model", str(model)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "wrong_rois.nrrd" in err and "label 7" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("inputs", [("--mask", "--rois"), ()], ids=["both", "neither"])
+def test_one_case_needs_exactly_one_of_mask_or_rois(model, case_files, edited_rois, tmp_path, capsys, inputs):
+    _, image, mask = case_files
+    given = {"--mask": str(mask), "--rois": str(edited_rois[1])}
+    argv = ["predict", "--image", str(image), "--out", str(tmp_path / "o"), "--model", str(model)]
+    for flag in inputs:
+        argv += [flag, given[flag]]
+    assert main(argv) == 2
+    assert "exactly one of --mask" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -103,3 +103,78 @@ def test_absent_gpu_is_refused_plainly(model, case):
         pytest.skip("a CUDA GPU is present")
     with pytest.raises(BadInputError, match="no CUDA GPU"):
         predict(case.image, case.tumour_mask, model, "cuda")
+
+
+def _edited_rois(model, case):
+    """The model-width ROIs with the peritumoral band erased on the patient's right (low x) half."""
+    from BreastSubtypeLib.rois.regions import compute_rois
+
+    config = model.preprocessing_config
+    computed = compute_rois(case.image, case.tumour_mask, rim_mm=config.rim_mm, peri_mm=config.peri_mm)
+    labels = sitk.GetArrayFromImage(computed.labelmap)
+    centre_i = int(np.mean(np.nonzero(labels == CORE)[2]))
+    labels[:, :, :centre_i][labels[:, :, :centre_i] == PERITUMORAL] = 0
+    edited = sitk.GetImageFromArray(labels)
+    edited.CopyInformation(case.image)
+    return computed, edited
+
+
+def test_edited_roi_labelmap_is_used_exactly_as_given(model, case):
+    computed, edited = _edited_rois(model, case)
+    recomputed = predict(case.image, case.tumour_mask, model, "cpu", explain=False)
+    result = predict(case.image, None, model, "cpu", rois=edited, explain=False)
+    edited_labels = sitk.GetArrayViewFromImage(edited)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(result.roi.labelmap), edited_labels)
+    assert same_grid(result.roi.labelmap, case.image)
+    voxel_ml = float(np.prod(case.image.GetSpacing())) / 1000.0
+    assert result.roi.volumes_ml["peritumoral"] == pytest.approx(
+        (edited_labels == PERITUMORAL).sum() * voxel_ml
+    )
+    assert result.roi.volumes_ml["peritumoral"] < 0.8 * recomputed.roi.volumes_ml["peritumoral"]
+    assert result.roi.volumes_ml["tumour"] == pytest.approx(recomputed.roi.volumes_ml["tumour"])
+    # The network saw the edited band: its output moves.
+    assert result.er["probability"] != recomputed.er["probability"]
+
+
+def test_unedited_roi_labelmap_gives_the_same_prediction_as_the_mask(model, case):
+    computed, _ = _edited_rois(model, case)
+    from_mask = predict(case.image, case.tumour_mask, model, "cpu", explain=False)
+    from_rois = predict(case.image, rois=computed.labelmap, model=model, device="cpu", explain=False)
+    for task in ("er", "pr", "her2"):
+        assert from_rois.summary()[task] == from_mask.summary()[task]
+    assert from_rois.ki67_percent == from_mask.ki67_percent
+
+
+def test_roi_labelmap_on_a_cropped_grid_is_put_back_on_the_image_grid(model, case):
+    _, edited = _edited_rois(model, case)
+    size = edited.GetSize()
+    cropped = sitk.RegionOfInterest(edited, (size[0] - 8, size[1] - 8, size[2] - 4), (4, 4, 2))
+    result = predict(case.image, None, model, "cpu", rois=cropped, explain=False)
+    np.testing.assert_array_equal(
+        sitk.GetArrayViewFromImage(result.roi.labelmap), sitk.GetArrayViewFromImage(edited)
+    )
+
+
+def test_roi_labelmap_with_a_foreign_label_is_bad_input_naming_the_file(model, case):
+    _, edited = _edited_rois(model, case)
+    wrong = sitk.GetArrayFromImage(edited)
+    wrong[wrong == PERITUMORAL] = 4
+    bad = sitk.GetImageFromArray(wrong)
+    bad.CopyInformation(case.image)
+    with pytest.raises(BadInputError, match=r"r\.nrrd holds the label 4"):
+        predict(case.image, None, model, "cpu", rois=bad, rois_source="r.nrrd")
+
+
+def test_roi_labelmap_without_tumour_is_bad_input(model, case):
+    _, edited = _edited_rois(model, case)
+    only_band = sitk.Cast(sitk.Equal(edited, PERITUMORAL), sitk.sitkUInt8) * PERITUMORAL
+    with pytest.raises(BadInputError, match="r.nrrd has no tumour"):
+        predict(case.image, None, model, "cpu", rois=only_band, rois_source="r.nrrd")
+
+
+def test_mask_and_roi_labelmap_together_or_widths_with_rois_are_refused(model, case):
+    _, edited = _edited_rois(model, case)
+    with pytest.raises(BadInputError, match="not both"):
+        predict(case.image, case.tumour_mask, model, "cpu", rois=edited)
+    with pytest.raises(BadInputError, match="widths apply only"):
+        predict(case.image, None, model, "cpu", rois=edited, rim_mm=2.0)

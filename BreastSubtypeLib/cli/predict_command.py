@@ -1,4 +1,8 @@
-"""``breast-subtype predict``: one case (``--image --mask``) or a cohort (``--manifest``)."""
+"""``breast-subtype predict``: one case (``--image`` with ``--mask`` or ``--rois``) or a cohort (``--manifest``).
+
+``--rois`` takes reviewed core/rim/peritumoral regions (e.g. edited in Slicer) and uses them as they
+are; ``--mask`` takes a tumour mask and computes the regions at ``--rim-mm``/``--peri-mm``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("input (one case, or a cohort)")
     source.add_argument("--image", help="post-contrast volume (NIfTI, NRRD, MHA or a DICOM series folder)")
     source.add_argument("--mask", help="tumour mask (any grid in the same physical space)")
+    source.add_argument(
+        "--rois",
+        help="reviewed ROI labelmap used as is instead of --mask (1 core, 2 rim, 3 peritumoral; "
+        "any grid in the same physical space)",
+    )
     source.add_argument(
         "--manifest", help="cohort manifest CSV (case_id,image,mask,...); writes OUT/predictions.csv"
     )
@@ -51,13 +60,15 @@ def _progress(args):
 def run(args: argparse.Namespace) -> int:
     from BreastSubtypeLib.errors import BadInputError
 
-    single = args.image is not None or args.mask is not None
+    single = any(value is not None for value in (args.image, args.mask, args.rois))
     if single == (args.manifest is not None):
         raise BadInputError(
-            "Give either --image and --mask (one case) or --manifest (a cohort), not both or neither."
+            "Give either --image with --mask or --rois (one case) or --manifest (a cohort), not both or neither."
         )
-    if single and (args.image is None or args.mask is None):
-        raise BadInputError("One case needs both --image and --mask.")
+    if single and (args.image is None or (args.mask is None) == (args.rois is None)):
+        raise BadInputError(
+            "One case needs --image and exactly one of --mask (tumour) or --rois (ROI labelmap)."
+        )
     progress, close = _progress(args)
     try:
         if args.manifest:
@@ -88,11 +99,12 @@ def _predict_case(args, progress) -> dict:
 
     out_dir = check_output_folder(args.out)  # before any work: refuse early, write nothing
     image = read_image(args.image, what="image")
-    mask = read_image(args.mask, what="mask")
+    mask = None if args.mask is None else read_image(args.mask, what="mask")
+    rois = None if args.rois is None else read_image(args.rois, what="ROI labelmap")
     prediction = predict(
-        image, mask, args.model, args.device, rim_mm=args.rim_mm, peri_mm=args.peri_mm,
+        image, mask, args.model, args.device, rois=rois, rim_mm=args.rim_mm, peri_mm=args.peri_mm,
         explain=not args.no_explain, scheme=args.scheme, progress=scaled(progress, 0.0, 0.85),
-        image_source=args.image, mask_source=args.mask,
+        image_source=args.image, mask_source=str(args.mask), rois_source=str(args.rois),
     )  # fmt: skip
     if progress:
         progress(0.85, "writing outputs")

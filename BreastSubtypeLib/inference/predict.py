@@ -166,10 +166,11 @@ def operating_thresholds(loaded) -> dict[str, float]:
 
 def predict(
     image: sitk.Image,
-    tumour_mask: sitk.Image,
+    tumour_mask: sitk.Image | None = None,
     model="demo",
     device: str = "auto",
     *,
+    rois: sitk.Image | None = None,
     rim_mm: float | None = None,
     peri_mm: float | None = None,
     explain: bool = True,
@@ -177,15 +178,30 @@ def predict(
     progress: ProgressCallback | None = None,
     image_source: str = "image in memory",
     mask_source: str = "mask in memory",
+    rois_source: str = "ROI labelmap in memory",
 ) -> Prediction:
     """Predict ER/PR/HER2 probabilities, Ki-67 and the surrogate subtype; see the module docstring.
 
-    ``rim_mm``/``peri_mm`` default to the widths the model was trained with. ``explain=False``
-    skips Grad-CAM (attention maps are always returned: they come with the forward pass).
+    Give either ``tumour_mask`` (core, rim and peritumoral regions are computed from it at
+    ``rim_mm``/``peri_mm``, by default the widths the model was trained with) or ``rois``, a labelmap
+    of reviewed regions (1 core, 2 rim, 3 peritumoral, e.g. edited in Slicer), used exactly as given:
+    the tumour is then core plus rim. ``explain=False`` skips Grad-CAM (attention maps are always
+    returned: they come with the forward pass).
     """
+    from BreastSubtypeLib.errors import BadInputError
     from BreastSubtypeLib.imaging.alignment import align_mask_to_image
     from BreastSubtypeLib.imaging.validation import validate_image
     from BreastSubtypeLib.rois.regions import compute_rois
+
+    if (tumour_mask is None) == (rois is None):
+        raise BadInputError(
+            "Give either a tumour mask or a core/rim/peritumoral labelmap, not both or neither."
+        )
+    if rois is not None and (rim_mm is not None or peri_mm is not None):
+        raise BadInputError(
+            f"The rim and peritumoral widths apply only when the regions are computed from a tumour mask; "
+            f"the labelmap {rois_source} already defines them."
+        )
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -198,7 +214,12 @@ def predict(
 
     report(progress, 0.0, "checking input")
     validate_image(image, image_source)
-    mask = align_mask_to_image(tumour_mask, image, mask_source)
+    if rois is None:
+        mask = align_mask_to_image(tumour_mask, image, mask_source)
+        given = None
+    else:
+        given = roi_result_from_labelmap(rois, image, rois_source)
+        mask_source = rois_source
     lap("validate")
 
     report(progress, 0.1, "loading model")
@@ -209,7 +230,10 @@ def predict(
     lap("load_model")
 
     report(progress, 0.2, "core, rim and peritumoral regions")
-    roi = compute_rois(image, mask, rim_mm=rim_mm, peri_mm=peri_mm, mask_source=mask_source)
+    if given is None:
+        roi = compute_rois(image, mask, rim_mm=rim_mm, peri_mm=peri_mm, mask_source=mask_source)
+    else:
+        roi = given
     _check_lesion_size(roi, mask_source)
     lap("rois")
 
@@ -272,6 +296,44 @@ def predict(
         image=image,
         model_card=card,
     )
+
+
+def roi_result_from_labelmap(labelmap: sitk.Image, image: sitk.Image, source: str):
+    """A reviewed core/rim/peritumoral labelmap as a ``RoiResult`` on ``image``'s grid, voxels kept.
+
+    Checked and aligned by the same functions as a tumour mask (``validate_mask``,
+    ``align_mask_to_image``), one label at a time: nearest-neighbour resampling of each label's
+    voxels is exactly the resampled labelmap, and labels never blend.
+    """
+    from BreastSubtypeLib.errors import BadInputError
+    from BreastSubtypeLib.imaging.alignment import align_mask_to_image
+    from BreastSubtypeLib.imaging.validation import validate_mask
+    from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL, RIM, ROI_NAMES
+    from BreastSubtypeLib.rois.regions import RoiResult
+
+    validate_mask(labelmap, source, binary=False)  # 3-D, sane geometry, whole numbers, not empty
+    values = sitk.GetArrayViewFromImage(labelmap)
+    highest = float(values.max())
+    if highest > PERITUMORAL:
+        raise BadInputError(
+            f"The ROI labelmap {source} holds the label {highest:g}; expected 1 core, 2 rim, 3 peritumoral."
+        )
+    present = [label for label in (CORE, RIM, PERITUMORAL) if (values == label).any()]
+    if CORE not in present and RIM not in present:
+        raise BadInputError(f"The ROI labelmap {source} has no tumour (labels 1 core, 2 rim).")
+    labels = np.zeros(tuple(reversed(image.GetSize())), np.uint8)
+    for label in present:
+        on_grid = align_mask_to_image(sitk.Equal(labelmap, label), image, source)
+        labels[sitk.GetArrayViewFromImage(on_grid) > 0] = label
+    result = sitk.GetImageFromArray(labels)
+    result.CopyInformation(image)
+
+    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+    counts = np.bincount(labels.ravel(), minlength=PERITUMORAL + 1)
+    volumes_ml = {ROI_NAMES[label]: float(counts[label] * voxel_ml) for label in (CORE, RIM, PERITUMORAL)}
+    volumes_ml["tumour"] = volumes_ml["core"] + volumes_ml["rim"]
+    # The widths that drew these regions are unknown once a radiologist has edited them.
+    return RoiResult(result, volumes_ml, rim_mm_used=float("nan"))
 
 
 def _check_lesion_size(roi, mask_source: str) -> None:
