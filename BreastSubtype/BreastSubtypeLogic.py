@@ -90,20 +90,19 @@ class BreastSubtypeLogic(ScriptedLoadableModuleLogic):
     ) -> Path:
         """Export the inputs and start ``breast-subtype predict`` in the background; returns the output folder.
 
-        The CLI gets the tumour (core + rim of the reviewed segments) and the same widths, so it
-        rebuilds the same ROIs with the one implementation.
+        The CLI gets the reviewed core/rim/peritumoral segments as they are (``--rois``), so the
+        radiologist's edits reach the model; the widths matter only for a bare tumour segment.
         """
         from BreastSubtypeMRML import pipeline
 
         self.cleanup()
         self._workDir = Path(tempfile.mkdtemp(prefix="BreastSubtype-"))
-        imagePath, maskPath = pipeline.export_prediction_inputs(
+        inputs = pipeline.export_prediction_inputs(
             slicer.mrmlScene, volumeNode, roiSegmentationNode, self._workDir / "inputs"
         )
         self._outDir = self._workDir / "outputs"
         command = pipeline.prediction_command(
-            imagePath,
-            maskPath,
+            inputs,
             self._outDir,
             model=modelId,
             device=device,

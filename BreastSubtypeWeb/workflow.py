@@ -276,12 +276,11 @@ class CaseWorkflow:
         self._require_volume()
         if self.roi_node is None:
             raise BadInputError("Generate the ROIs before running the model.")
-        image, mask = export_prediction_inputs(
+        inputs = export_prediction_inputs(
             self.scene, self.volume_node, self.roi_node, self.session.case_dir / "inputs"
         )
         return prediction_command(
-            image,
-            mask,
+            inputs,
             self.session.case_dir / "outputs",
             model=self.model,
             rim_mm=float(self.state.bs_rim_mm),

@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-import SimpleITK as sitk
 
 from BreastSubtypeLib.rois.labels import CORE, RIM
 from BreastSubtypeMRML import hierarchy, segments
@@ -80,29 +79,56 @@ def one_click_tumour(
     return segmentation_node, segment_id, result
 
 
-def tumour_mask_from_rois(scene, roi_segmentation_node, volume_node) -> sitk.Image:
-    """The tumour the model sees: core plus rim of the (possibly edited) ROI segments."""
-    labels = segments.roi_labelmap_from_segmentation(scene, roi_segmentation_node, volume_node)
-    return sitk.Cast((labels == CORE) | (labels == RIM), sitk.sitkUInt8)
+@dataclass(frozen=True)
+class PredictionInputs:
+    """Files for the background ``predict`` run: the image and either reviewed ROIs or a tumour mask."""
+
+    image: Path
+    rois: Path | None = None  # core/rim/peritumoral labelmap, used by the model exactly as edited
+    mask: Path | None = None  # tumour mask: the CLI computes the regions from it
+
+    def arguments(self) -> list[str]:
+        if self.rois is not None:
+            return ["--image", str(self.image), "--rois", str(self.rois)]
+        return ["--image", str(self.image), "--mask", str(self.mask)]
 
 
 def export_prediction_inputs(
-    scene, volume_node, roi_segmentation_node, folder: str | os.PathLike
-) -> tuple[Path, Path]:
-    """Write ``image.nrrd`` and ``tumour.nrrd`` (input geometry) for the background process."""
+    scene, volume_node, segmentation_node, folder: str | os.PathLike
+) -> PredictionInputs:
+    """Write ``image.nrrd`` and the regions the model must see (input geometry) for the background run.
+
+    With core/rim/peritumoral segments (as generated, then perhaps edited) they are written as
+    ``rois.nrrd`` and passed with ``--rois``, so every edit reaches the model; a segmentation with
+    only a ``tumour`` segment is written as ``tumour.nrrd`` and the CLI computes the regions.
+    """
+    from BreastSubtypeLib.errors import BadInputError
     from BreastSubtypeLib.imaging.io import write_image
 
     folder = Path(folder)
-    image_path = write_image(sitk_from_volume_node(volume_node), folder / "image.nrrd")
-    mask_path = write_image(
-        tumour_mask_from_rois(scene, roi_segmentation_node, volume_node), folder / "tumour.nrrd"
+    segmentation = segmentation_node.GetSegmentation()
+    present = {
+        segment_id: label
+        for label, segment_id in segments.ROI_SEGMENT_IDS.items()
+        if segmentation.GetSegment(segment_id) is not None
+    }
+    image_path = Path(write_image(sitk_from_volume_node(volume_node), folder / "image.nrrd"))
+    if present.keys() & {segments.ROI_SEGMENT_IDS[CORE], segments.ROI_SEGMENT_IDS[RIM]}:
+        labels = segments.labelmap_from_segments(scene, segmentation_node, present, volume_node)
+        return PredictionInputs(image_path, rois=Path(write_image(labels, folder / "rois.nrrd")))
+    if segmentation.GetSegment(segments.TUMOUR_SEGMENT_ID) is not None:
+        tumour = segments.tumour_mask_from_segment(
+            scene, segmentation_node, segments.TUMOUR_SEGMENT_ID, volume_node
+        )
+        return PredictionInputs(image_path, mask=Path(write_image(tumour, folder / "tumour.nrrd")))
+    raise BadInputError(
+        f"The segmentation '{segmentation_node.GetName()}' has neither core/rim/peritumoral segments "
+        "nor a tumour segment; generate the ROIs first."
     )
-    return Path(image_path), Path(mask_path)
 
 
 def prediction_command(
-    image_path: str | os.PathLike,
-    mask_path: str | os.PathLike,
+    inputs: PredictionInputs,
     out_dir: str | os.PathLike,
     *,
     model: str = "demo",
@@ -111,26 +137,14 @@ def prediction_command(
     peri_mm: float | None = None,
     python: str | None = None,
 ) -> list[str]:
-    """The command line of the background ``predict`` run (PythonSlicer in Slicer)."""
-    command = [
-        python or sys.executable,
-        "-m",
-        "BreastSubtypeLib.cli.main",
-        "predict",
-        "--image",
-        str(image_path),
-        "--mask",
-        str(mask_path),
-        "--out",
-        str(out_dir),
-        "--model",
-        str(model),
-        "--device",
-        str(device),
-        "--progress-json",
-    ]
-    if rim_mm is not None:
+    """The command line of the background ``predict`` run (PythonSlicer in Slicer).
+
+    ``rim_mm``/``peri_mm`` matter only for a tumour mask: reviewed ROIs already fix the regions.
+    """
+    command = [python or sys.executable, "-m", "BreastSubtypeLib.cli.main", "predict", *inputs.arguments()]
+    command += ["--out", str(out_dir), "--model", str(model), "--device", str(device), "--progress-json"]
+    if inputs.rois is None and rim_mm is not None:
         command += ["--rim-mm", f"{rim_mm:g}"]
-    if peri_mm is not None:
+    if inputs.rois is None and peri_mm is not None:
         command += ["--peri-mm", f"{peri_mm:g}"]
     return command

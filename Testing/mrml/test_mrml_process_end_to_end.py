@@ -22,6 +22,7 @@ if importlib.util.find_spec("BreastSubtypeLib.cli.predict_command") is None:
 from BreastSubtypeProcess import BackgroundProcess  # noqa: E402
 from predict_helpers import random_model_package, small_case  # noqa: E402
 
+from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL  # noqa: E402
 from BreastSubtypeMRML import pipeline, results, segments, tables, volumes  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -45,12 +46,18 @@ def test_prediction_runs_in_a_child_process_and_comes_back_as_nodes(mrml, tmp_pa
     tumour = segments.new_segmentation_node(mrml.scene, "tumour", volume)
     segment_id = segments.set_tumour_segment(mrml.scene, tumour, case.tumour_mask)
     rois, roi_result = pipeline.generate_rois(mrml.scene, volume, tumour, segment_id, 3.0, 5.0)
+    # The radiologist erases the peritumoral band on one side (it crossed into a vessel, say).
+    edited = sitk.GetArrayFromImage(roi_result.labelmap)
+    centre_j = int(np.mean(np.nonzero(edited == CORE)[1]))
+    side = edited[:, :centre_j]
+    side[side == PERITUMORAL] = 0
+    edited_image = sitk.GetImageFromArray(edited)
+    edited_image.CopyInformation(case.image)
+    segments.set_roi_segments(mrml.scene, rois, edited_image)
 
-    image_path, mask_path = pipeline.export_prediction_inputs(mrml.scene, volume, rois, tmp_path / "inputs")
+    inputs = pipeline.export_prediction_inputs(mrml.scene, volume, rois, tmp_path / "inputs")
     out_dir = tmp_path / "outputs"
-    command = pipeline.prediction_command(
-        image_path, mask_path, out_dir, model=model, device="cpu", rim_mm=3.0, peri_mm=5.0
-    )
+    command = pipeline.prediction_command(inputs, out_dir, model=model, device="cpu", rim_mm=3.0, peri_mm=5.0)
     process = BackgroundProcess()
     process.start(command)
     updates, deadline = [], time.monotonic() + 240
@@ -64,9 +71,14 @@ def test_prediction_runs_in_a_child_process_and_comes_back_as_nodes(mrml, tmp_pa
 
     imported = results.import_case_outputs(mrml.scene, out_dir, volume)
 
-    # The CLI rebuilt the ROIs from the exported tumour with the same widths: identical voxels.
+    # The model ran on the edited segments: the ROIs that come back are the edit, voxel for voxel.
     back = segments.roi_labelmap_from_segmentation(mrml.scene, imported.roi_segmentation_node, volume)
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(roi_result.labelmap))
+    assert (edited != sitk.GetArrayFromImage(roi_result.labelmap)).any()
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), edited)
+    voxel_ml = float(np.prod(case.image.GetSpacing())) / 1000.0
+    assert imported.prediction["roi_volumes_ml"]["peritumoral"] == pytest.approx(
+        float((edited == PERITUMORAL).sum()) * voxel_ml
+    )
     rows = {row[0]: row for row in tables.table_rows(imported.table_node)}
     er = imported.prediction["er"]
     assert rows["ER probability"][1:] == (
