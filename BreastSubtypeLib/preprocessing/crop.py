@@ -190,15 +190,18 @@ def prepare_case(
     config: PreprocessingConfig | None = None,
     *,
     source: str = "the image",
+    mask_source: str = "tumour mask",
 ):
-    """Tumour mask → ROIs (at the config's ``rim_mm``/``peri_mm``) → model input: (ModelInput, RoiResult).
+    """Tumour mask → ROIs at the config's ``rim_mm``/``peri_mm`` → model input: (ModelInput, RoiResult).
 
-    The mask must already be on the image grid (``imaging.alignment.align_mask_to_image``).
+    The widths come from the same config the model was trained with, so ROIs and crop always agree.
     """
     from BreastSubtypeLib.rois.regions import compute_rois
 
     config = config or PreprocessingConfig()
-    rois = compute_rois(image, tumour_mask, rim_mm=config.rim_mm, peri_mm=config.peri_mm)
+    rois = compute_rois(
+        image, tumour_mask, rim_mm=config.rim_mm, peri_mm=config.peri_mm, mask_source=mask_source
+    )
     return prepare_model_input(image, rois.labelmap, config, source=source), rois
 
 
