@@ -331,6 +331,31 @@ def load_training_state(directory: Path, optimizer) -> dict:
     return json.loads((directory / "state.json").read_text(encoding="utf-8"))
 
 
+# Settings that may change when a run is resumed (they do not change what is being trained).
+RESUMABLE_CHANGES = ("epochs", "threads", "num_workers", "cache_dir", "early_stopping_patience")
+
+
+def _check_same_run(config_json: Path, resolved: dict) -> None:
+    """Refuse to resume a run with other data splits, network, preprocessing or training settings."""
+    try:
+        previous = json.loads(config_json.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"{config_json}: the run to resume has no readable config ({exc}).") from exc
+    differing = [
+        key for key in ("network", "preprocessing", "tasks", "splits") if previous.get(key) != resolved[key]
+    ]
+    old_training = {k: v for k, v in previous.get("training", {}).items() if k not in RESUMABLE_CHANGES}
+    new_training = {k: v for k, v in resolved["training"].items() if k not in RESUMABLE_CHANGES}
+    differing += sorted(
+        k for k in set(old_training) | set(new_training) if old_training.get(k) != new_training.get(k)
+    )
+    if differing:
+        raise BadInputError(
+            f"{config_json.parent} holds a run with other settings ({', '.join(differing)}); "
+            "resume it with its own config or choose another --out."
+        )
+
+
 # --- the loop ------------------------------------------------------------------------------------
 
 
@@ -441,6 +466,15 @@ def fit(
     tasks = trained_tasks(config, network_config)
     splits = assign_splits(rows, config)
     cache_dir = Path(config.cache_dir) if config.cache_dir else out_dir / "cache"
+    resolved = {
+        "training": config.to_dict(),
+        "network": network_config.to_dict(),
+        "preprocessing": preprocessing_config.to_dict(),
+        "tasks": list(tasks),
+        "splits": {name: [r.case_id for r in split_rows] for name, split_rows in splits.items()},
+    }
+    if resume:
+        _check_same_run(out_dir / "config.json", resolved)
 
     # Rank 0 fills the crop cache first; the others then read it instead of racing to compute it.
     datasets = {}
@@ -485,13 +519,6 @@ def fit(
 
     if dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        resolved = {
-            "training": config.to_dict(),
-            "network": network_config.to_dict(),
-            "preprocessing": preprocessing_config.to_dict(),
-            "tasks": list(tasks),
-            "splits": {name: [r.case_id for r in split_rows] for name, split_rows in splits.items()},
-        }
         write_text_atomic(out_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
     writer = (
         SummaryWriter(str(out_dir / "tensorboard"), purge_step=state["epoch"] + 1) if dist.is_main else None

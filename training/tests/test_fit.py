@@ -89,3 +89,11 @@ def test_config_yaml_is_validated(tmp_path):
         load_training_config(path)
     path.write_text("epochs: 3\n")
     assert load_training_config(path, epochs=5).epochs == 5
+
+
+def test_resume_with_other_settings_is_refused(tiny_run, phantom_rows):
+    from BreastSubtypeLib.errors import BadInputError
+
+    out, _ = tiny_run
+    with pytest.raises(BadInputError, match="learning_rate"):
+        fit(phantom_rows, out, tiny_config(learning_rate=0.1), device="cpu", resume=True)
