@@ -326,9 +326,8 @@ class CaseWorkflow:
             roi_segmentation_node=self.roi_node,
         )
         prediction = self.case_nodes.prediction
-        rows = list(dict.fromkeys(result_rows(prediction)))  # the demonstration warning can come twice
         self.state.bs_result_rows = [
-            {"finding": f, "value": v, "threshold": t, "call": c} for f, v, t, c in rows
+            {"finding": f, "value": v, "threshold": t, "call": c} for f, v, t, c in result_rows(prediction)
         ]
         self.state.bs_demo_model = bool((prediction.get("model") or {}).get("demonstration", True))
         self.state.bs_map_items = list(self.case_nodes.heatmap_nodes)

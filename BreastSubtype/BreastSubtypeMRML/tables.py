@@ -57,7 +57,7 @@ def result_rows(prediction: Mapping[str, Any]) -> list[tuple[str, str, str, str]
     model = prediction.get("model") or {}
     if model:
         rows.append(("Model", f"{model.get('id', '')} {model.get('version', '')}".strip(), "", ""))
-        if model.get("demonstration"):
+        if model.get("demonstration"):  # the one source: predict() keeps it out of the case's warnings
             rows.append(("Warning", DEMONSTRATION_WARNING, "", ""))
     for warning in prediction.get("warnings") or []:
         rows.append(("Warning", str(warning), "", ""))

@@ -273,9 +273,9 @@ def predict(
     )
     weights = [float(w) for w in outputs["roi_weights"].reshape(-1)]
     info, card = model_info(loaded)
+    # Warnings are about this case. That the model is a demonstration one is ``model["demonstration"]``,
+    # which every front end (table, report, widget, web) shows once from there.
     warnings = list(roi.warnings)
-    if info["demonstration"]:
-        warnings.insert(0, "Demonstration model trained on synthetic phantoms: not for clinical use.")
     lap("results")
     timings["total"] = sum(timings.values())
     report(progress, 1.0, "done")

@@ -87,6 +87,9 @@ def test_prediction_runs_in_a_child_process_and_comes_back_as_nodes(mrml, tmp_pa
         "positive" if er["positive"] else "negative",
     )
     assert rows["Surrogate subtype"][1] == imported.prediction["subtype"]["name"]
+    warnings = [row[1] for row in tables.table_rows(imported.table_node) if row[0] == "Warning"]
+    assert warnings.count(tables.DEMONSTRATION_WARNING) == int(imported.prediction["model"]["demonstration"])
+    assert len(warnings) == len(set(warnings))
     assert "Attention (fused)" in imported.heatmap_nodes
     for node in imported.heatmap_nodes.values():
         assert node.GetOrigin() == volume.GetOrigin()
