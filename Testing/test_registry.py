@@ -93,7 +93,7 @@ def site(tmp_path, server, monkeypatch):
 
 
 def test_shipped_registry_lists_the_builtin_demonstration_model():
-    demo = registry.get_entry("demo", registry._REGISTRY_CANDIDATES[-1])
+    demo = registry.get_entry("demo", registry.SHIPPED_REGISTRY)
     assert demo.builtin and demo.demonstration and demo.url is None
 
 
@@ -158,3 +158,16 @@ def test_cli_models_list_shows_installation_state(site, capsys):
     assert main(["models", "list"]) == 0
     rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]}
     assert rows["good"] == "yes" and rows["tampered"] == "no"
+
+
+def test_the_registry_is_one_file_shipped_as_package_data():
+    """Wheels, editable installs and Slicer (CMake RESOURCES) all carry BreastSubtypeLib's package data."""
+    import fnmatch
+    import tomllib
+
+    root = registry.PACKAGE_DIR.parent
+    relative = registry.SHIPPED_REGISTRY.relative_to(registry.PACKAGE_DIR).as_posix()
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(fnmatch.fnmatch(relative, p.removeprefix("**/")) for p in patterns["BreastSubtypeLib"])
+    assert relative in (registry.PACKAGE_DIR / "CMakeLists.txt").read_text()
+    assert not (root / "Resources" / "Models.json").exists()  # no second copy to drift

@@ -1,4 +1,5 @@
-"""The model registry: which models exist (``Resources/Models.json``), where they live, how to get them.
+"""The model registry: which models exist (``Resources/Models.json`` in this package), where they
+live, how to get them.
 
 Built-in models (the demonstration model) ship inside the package. Other models are downloaded
 only on explicit request, verified against their SHA-256 before anything is extracted, and cached
@@ -27,12 +28,10 @@ from BreastSubtypeLib.errors import ModelPackageError
 from BreastSubtypeLib.progress import ProgressCallback, report
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-# The registry sits in the extension's Resources/ (source tree, Slicer); a copy inside the package
-# is preferred when present (wheels). $BREAST_SUBTYPE_MODELS_JSON overrides both (sites, tests).
-_REGISTRY_CANDIDATES = (
-    PACKAGE_DIR / "Resources" / "Models.json",
-    PACKAGE_DIR.parent / "Resources" / "Models.json",
-)
+# One file, inside the package, so a wheel, an editable install and the Slicer extension (CMake
+# installs it as package data of BreastSubtypeLib) all find it at the same place.
+# $BREAST_SUBTYPE_MODELS_JSON overrides it (sites, tests).
+SHIPPED_REGISTRY = PACKAGE_DIR / "Resources" / "Models.json"
 REQUIRED_PACKAGE_FILES = ("configs/metadata.json", "models/model.safetensors")
 _VERIFIED_MARKER = ".verified-sha256"
 _MAX_UNZIPPED_BYTES = 4 << 30  # a zip bomb stops here, far above any real model
@@ -60,10 +59,7 @@ def registry_path() -> Path:
     override = os.environ.get("BREAST_SUBTYPE_MODELS_JSON")
     if override:
         return Path(override)
-    for candidate in _REGISTRY_CANDIDATES:
-        if candidate.is_file():
-            return candidate
-    return _REGISTRY_CANDIDATES[-1]
+    return SHIPPED_REGISTRY
 
 
 def cache_dir() -> Path:
