@@ -18,13 +18,22 @@ def _unit_range(volume):
     return volume / peak if float(peak) > 0 else volume.zero_()
 
 
+def _relative(volume):
+    """Stretch an attention map to [0, 1] over the crop: the network's sigmoid gates sit in a narrow
+    band (e.g. 0.4-0.6), which on screen is a flat square over the crop; radiologists read where
+    attention is highest relative to the rest of the crop, as with Grad-CAM."""
+    low, high = volume.min(), volume.max()
+    return (volume - low) / (high - low) if float(high - low) > 1e-6 else volume.zero_()
+
+
 def forward_with_explanations(
     network, inputs, scalars, *, tasks, explain: bool, autocast
 ) -> tuple[dict, dict]:
     """Run ``network`` once; return (outputs as float32 tensors on CPU, crop-grid maps as numpy arrays).
 
     Maps (each (D, H, W) float32 in [0, 1]): ``attention_fused``, ``attention_scale{i}`` (upsampled
-    from its scale to the crop) and, when ``explain``, ``gradcam_{task}``.
+    from its scale to the crop; both stretched to [0, 1] over the crop) and, when ``explain``,
+    ``gradcam_{task}``.
     """
     import torch
     import torch.nn.functional as F
@@ -59,10 +68,10 @@ def forward_with_explanations(
 
     maps: dict[str, np.ndarray] = {}
     with torch.no_grad():
-        maps["attention_fused"] = outputs["attention_fused"][0, 0].float().clamp(0.0, 1.0)
+        maps["attention_fused"] = _relative(outputs["attention_fused"][0, 0].float())
         for index, scale_map in enumerate(outputs["attention"]):
             upsampled = F.interpolate(scale_map.float(), size=size, mode="trilinear", align_corners=False)
-            maps[f"attention_scale{index}"] = upsampled[0, 0].clamp(0.0, 1.0)
+            maps[f"attention_scale{index}"] = _relative(upsampled[0, 0])
         maps.update(cams)
         maps = {
             name: value.detach().cpu().numpy().astype(np.float32, copy=False) for name, value in maps.items()
