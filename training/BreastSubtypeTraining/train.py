@@ -188,25 +188,12 @@ def make_loader(
 
 
 def batch_to_device(batch: Mapping, device):
-    """(image, scalars, labels, known) tensors from a collated dataset batch."""
+    """(image, scalars, labels, known) tensors from a collated ``CachedCropDataset`` batch."""
     image = batch["image"].to(device, non_blocking=True).float()
     scalars = batch["scalars"].to(device, non_blocking=True).float()
-    labels, known = {}, {}
-    for task in ALL_TASKS:
-        values = batch["labels"][task].to(device).float()
-        mask_key = batch.get("known", batch.get("label_known", {}))
-        if task in mask_key:
-            present = mask_key[task].to(device).bool()
-        else:
-            present = torch_isfinite(values)
-        labels[task], known[task] = values, present
+    labels = {task: batch["labels"][task].to(device).float() for task in ALL_TASKS}
+    known = {task: batch["known"][task].to(device).bool() for task in ALL_TASKS}
     return image, scalars, labels, known
-
-
-def torch_isfinite(values):
-    import torch
-
-    return torch.isfinite(values)
 
 
 def resolve_device(device: str = "auto"):
