@@ -24,7 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/breast-subtype demo --out demo-output
 
 test: $(STAMP)
-	$(PY) -m pytest -q Testing training/tests
+	# UTF-8 mode: slicer-core sets the C locale in-process, after which open() would default to ASCII.
+	PYTHONUTF8=1 $(PY) -m pytest -q Testing training/tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

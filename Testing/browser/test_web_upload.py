@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import WebServer
+from web_server import WebServer
 
 
 def _write_volume(path, size=(40, 36, 12)):
