@@ -24,7 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/breast-subtype demo --out demo-output
 
 test: $(STAMP)
-	# UTF-8 mode: slicer-core sets the C locale in-process, after which open() would default to ASCII.
+	# UTF-8 mode: in the full suite a library switches the process to the C locale, after which
+	# open() without an encoding reads ASCII (seen in training tests after the MRML/web tests).
 	PYTHONUTF8=1 $(PY) -m pytest -q Testing training/tests
 
 lint: $(STAMP)
