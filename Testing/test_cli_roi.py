@@ -176,3 +176,52 @@ def test_seed_in_air_is_refused_without_output(tmp_path, synth, capsys):
     )
     assert code == 2 and "air" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def _seed_and_box(folder, seed_flag, seed, box_flag, box, out_name):
+    return [
+        "roi",
+        "--image",
+        str(folder / "image.nrrd"),
+        # "--flag=value": argparse would read a value starting with "-" as an option.
+        seed_flag + "=" + ",".join(f"{v:g}" for v in seed),
+        box_flag + "=" + ",".join(f"{v:g}" for v in box),
+        "--out",
+        str(folder / out_name / "rois.nrrd"),
+    ]
+
+
+def test_box_in_lps_with_an_lps_seed_matches_the_ras_pair(case, capsys):
+    folder, image, mask = case
+    box_lps = (-12.0, -12.0, -14.0, 12.0, 12.0, 14.0)
+    box_ras = (12.0, 12.0, -14.0, -12.0, -12.0, 14.0)  # the same corners, x and y negated
+    assert main(_seed_and_box(folder, "--seed-lps", (0, 0, 0), "--box-lps", box_lps, "lps")) == 0
+    assert main(_seed_and_box(folder, "--seed-ras", (0, 0, 0), "--box-ras", box_ras, "ras")) == 0
+    lps = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "lps" / "rois_tumour.nrrd")))
+    ras = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "ras" / "rois_tumour.nrrd")))
+    truth = sitk.GetArrayViewFromImage(mask) > 0
+    assert np.array_equal(lps, ras)
+    assert 2 * np.logical_and(lps > 0, truth).sum() / ((lps > 0).sum() + truth.sum()) >= 0.9
+
+
+@pytest.mark.parametrize(
+    "seed_flag, box_flag, named",
+    [("--seed-lps", "--box-ras", "--box-ras"), ("--seed-ras", "--box-lps", "--box-lps")],
+)
+def test_box_in_the_other_space_than_the_seed_is_refused(case, capsys, seed_flag, box_flag, named):
+    folder, _, _ = case
+    argv = _seed_and_box(folder, seed_flag, (0, 0, 0), box_flag, (-12, -12, -14, 12, 12, 14), "mixed")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and named in err and "seed's space" in err, err
+    assert not (folder / "mixed").exists()
+
+
+def test_box_with_a_mask_is_refused(case, capsys):
+    folder, _, _ = case
+    argv = ["roi", "--image", str(folder / "image.nrrd"), "--mask", str(folder / "mask.nii.gz")]
+    argv += ["--box-lps=-12,-12,-14,12,12,14", "--out", str(folder / "boxed" / "rois.nrrd")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--box-lps" in err and "--mask" in err, err
+    assert not (folder / "boxed").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 HELP = "core/rim/peritumoral labelmap (1/2/3, input geometry) from a tumour mask or a seed point"
+# Points whose first value is negative must be written --seed-ras=-12.5,3,40 (argparse would take
+# "-12.5,3,40" for an option).
 
 
 def _point(text: str) -> tuple[float, ...]:
@@ -21,16 +23,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--mask", help="tumour mask (binary, any grid in the image's physical space)")
     source.add_argument(
-        "--seed-ras", type=_point, metavar="X,Y,Z", help="a click inside the lesion, RAS mm (Slicer)"
+        "--seed-ras",
+        type=_point,
+        metavar="X,Y,Z",
+        help="a click inside the lesion, RAS mm (Slicer); --seed-ras=-12,3,40 for a negative x",
     )
     source.add_argument(
         "--seed-lps", type=_point, metavar="X,Y,Z", help="a click inside the lesion, LPS mm (ITK)"
     )
-    parser.add_argument(
+    box = parser.add_mutually_exclusive_group()
+    box.add_argument(
         "--box-ras",
         type=_point,
         metavar="X1,Y1,Z1,X2,Y2,Z2",
-        help="two opposite corners bounding the lesion, in the seed's space",
+        help="two opposite corners bounding the lesion, RAS mm (with --seed-ras)",
+    )
+    box.add_argument(
+        "--box-lps",
+        type=_point,
+        metavar="X1,Y1,Z1,X2,Y2,Z2",
+        help="two opposite corners bounding the lesion, LPS mm (with --seed-lps)",
     )
     parser.add_argument("--out", required=True, help="output labelmap, e.g. rois.nrrd")
     parser.add_argument(
@@ -59,22 +71,29 @@ def run(args: argparse.Namespace) -> int:
     validate_image(image, args.image)
     seed = args.seed_ras or args.seed_lps
     tumour_out = None
+    box_corners, box_space = (args.box_ras, "RAS") if args.box_ras else (args.box_lps, "LPS")
     if args.mask:
-        if args.box_ras:
-            raise BadInputError("--box-ras goes with a seed (--seed-ras or --seed-lps), not with --mask.")
+        if box_corners:
+            raise BadInputError(
+                f"--box-{box_space.lower()} goes with a seed (--seed-ras or --seed-lps), not with --mask."
+            )
         mask = align_mask_to_image(read_image(args.mask, what="mask"), image, args.mask)
         mask_source = args.mask
     else:
         if len(seed) != 3:
             raise BadInputError(f"The seed needs 3 coordinates x,y,z, got {len(seed)}.")
-        box = None
-        if args.box_ras:
-            if len(args.box_ras) != 6:
-                raise BadInputError(
-                    f"The box needs 6 coordinates x1,y1,z1,x2,y2,z2, got {len(args.box_ras)}."
-                )
-            box = (args.box_ras[:3], args.box_ras[3:])
         space = "RAS" if args.seed_ras else "LPS"
+        box = None
+        if box_corners:
+            # Both in one space, so a point is never read in the other convention (x and y flipped).
+            if box_space != space:
+                raise BadInputError(
+                    f"--box-{box_space.lower()} does not match --seed-{space.lower()}: give the box in the "
+                    f"seed's space (--box-{space.lower()})."
+                )
+            if len(box_corners) != 6:
+                raise BadInputError(f"The box needs 6 coordinates x1,y1,z1,x2,y2,z2, got {len(box_corners)}.")
+            box = (box_corners[:3], box_corners[3:])
         clicked = segment_tumour_from_seed(image, seed, seed_space=space, box=box)
         for warning in clicked.warnings:
             print(f"warning: {warning}")
