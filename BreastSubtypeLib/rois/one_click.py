@@ -17,8 +17,8 @@
 5. If none is acceptable, refuse. Also refused: a seed outside the image or in air, no enhancement
    over the surroundings, a region too small to be a mass.
 
-Measured on phantoms (click at the lesion centre, Dice vs the index lesion, benchmarks/bench_one_click.py;
-has the command): 0-19 20/20 with Dice >= 0.85 (median 0.92; the rim-enhancing phantom 0 0.95, was
+Measured on phantoms with a click at the lesion centre, Dice vs the index lesion (reproduce with
+benchmarks/bench_one_click.py): 0-19 20/20 with Dice >= 0.85 (median 0.92; the rim-enhancing phantom 0 0.95, was
 refused), also 20/20 flipped, oblique, anisotropic (0.6x0.6x2 mm) and oblique-anisotropic; 0-39
 33/40 (the 7 below 0.85, 0.80-0.85, take in part of a strong peritumoral enhancement band). Fat,
 parenchyma and vessel clicks far from the lesion on phantoms 0-19: all refused, as before.
