@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from BreastSubtypeLib import __version__
@@ -33,6 +34,21 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+# "-12.5,3,40": a point or box whose first coordinate is negative. argparse takes any "-..." token
+# that is not a plain number for an option, so such values are glued to their option ("--seed-ras=-12.5,3,40").
+_COORDINATES = re.compile(r"^-\d*\.?\d+(,-?\d*\.?\d+)+$")
+
+
+def _glue_negative_coordinates(argv: list[str]) -> list[str]:
+    glued: list[str] = []
+    for token in argv:
+        if _COORDINATES.match(token) and glued and glued[-1].startswith("--") and "=" not in glued[-1]:
+            glued[-1] = f"{glued[-1]}={token}"
+        else:
+            glued.append(token)
+    return glued
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrorParser(
         prog="breast-subtype",
@@ -52,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glue_negative_coordinates(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2
