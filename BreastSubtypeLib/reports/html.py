@@ -27,6 +27,36 @@ def _row(*cells: str, header: bool = False) -> str:
     return "<tr>" + "".join(f"<{tag}>{cell}</{tag}>" for cell in cells) + "</tr>"
 
 
+def _metrics_table(metrics) -> list[str]:
+    """The model card's headline figures: AUC with its 95 % CI per receptor, Ki-67 MAE, per split."""
+    if not isinstance(metrics, dict):
+        return []
+    rows = []
+    for split in ("test", "val"):
+        figures = metrics.get(split)
+        if not isinstance(figures, dict):
+            continue
+        for task, label in (("er", "ER"), ("pr", "PR"), ("her2", "HER2")):
+            task_figures = figures.get(task) or {}
+            if "auc" in task_figures:
+                ci = ""
+                if "ci_low" in task_figures and "ci_high" in task_figures:
+                    ci = f" ({task_figures['ci_low']:.2f}-{task_figures['ci_high']:.2f})"
+                rows.append(_row(escape(split), f"{label} AUC", f"{task_figures['auc']:.3f}{ci}"))
+        ki67 = figures.get("ki67_percent") or {}
+        if "mae" in ki67:
+            rows.append(_row(escape(split), "Ki-67 MAE", f"{ki67['mae']:.1f} points"))
+    if not rows:
+        return []
+    header = _row("Split", "Figure", "Value (95 % CI)", header=True)
+    return [
+        "<h3>Model performance on its held-out data, from its model card (not on this case)</h3><table>",
+        header,
+        *rows,
+        "</table>",
+    ]
+
+
 def render_report(summary: dict, overlays_png: dict[str, bytes], model_card: dict | None = None) -> str:
     """HTML text for ``summary`` (the prediction.json content) and PNG bytes per view."""
     model = summary["model"]
@@ -120,18 +150,19 @@ def render_report(summary: dict, overlays_png: dict[str, bytes], model_card: dic
 
     parts.append("<h2>Model</h2><table>")
     parts.append(_row("Model", f"{escape(str(model['id']))} version {escape(str(model['version']))}"))
-    for key, label in (
-        ("description", "Description"),
-        ("intended_use", "Intended use"),
-        ("training_data", "Training data"),
-    ):
+    for key, label in (("description", "Description"), ("intended_use", "Intended use")):
         if card.get(key):
             parts.append(_row(label, escape(str(card[key]))))
-    metrics = card.get("metrics")
-    if isinstance(metrics, dict) and metrics:
-        shown = "; ".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in metrics.items())
-        parts.append(_row("Validation metrics", shown))
+    training_data = card.get("training_data")
+    if isinstance(training_data, dict):
+        cases = {name: split.get("cases") for name, split in training_data.get("splits", {}).items()}
+        shown = ", ".join(f"{escape(str(n))} {escape(name)}" for name, n in cases.items() if n is not None)
+        text = escape(str(training_data.get("description", "")))
+        parts.append(_row("Training data", f"{text} ({shown} cases)" if shown else text))
+    elif training_data:
+        parts.append(_row("Training data", escape(str(training_data))))
     parts.append("</table>")
+    parts.extend(_metrics_table(card.get("metrics")))
 
     geometry = summary["input"]
     timings = ", ".join(f"{escape(k)} {v:.2f} s" for k, v in summary.get("timings_s", {}).items())
