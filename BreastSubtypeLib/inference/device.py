@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from BreastSubtypeLib.errors import BadInputError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -35,8 +37,6 @@ def select_device(requested: str = "auto"):
 
 def autocast_context(device):
     """fp16 autocast on CUDA/MPS, a no-op on CPU (bf16 on CPU is slower here and changes results)."""
-    import contextlib
-
     import torch
 
     if device.type in ("cuda", "mps"):
@@ -51,3 +51,24 @@ def make_deterministic(device) -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+
+
+@contextlib.contextmanager
+def single_case_cpu_threads(device):
+    """One intra-op thread for the batch-1 crop network on the CPU, restored afterwards.
+
+    Measured on the 2-core machine (demo model, 48^3 crop, forward + 4 Grad-CAM passes): 20 ms on
+    one thread, 0.4-1.2 s on two while another process held a core (OpenMP threads wait on each
+    other); the tensors are too small for a second thread to pay off even when the cores are idle.
+    """
+    import torch
+
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

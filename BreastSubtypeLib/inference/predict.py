@@ -352,7 +352,12 @@ def _check_lesion_size(roi, mask_source: str) -> None:
 def _run_network(loaded, model_input, device: str, explain: bool):
     import torch
 
-    from BreastSubtypeLib.inference.device import autocast_context, make_deterministic, select_device
+    from BreastSubtypeLib.inference.device import (
+        autocast_context,
+        make_deterministic,
+        select_device,
+        single_case_cpu_threads,
+    )
     from BreastSubtypeLib.inference.explain import forward_with_explanations
 
     target = select_device(device)
@@ -360,7 +365,8 @@ def _run_network(loaded, model_input, device: str, explain: bool):
     network = loaded.network.to(target).eval()
     inputs = torch.as_tensor(np.ascontiguousarray(model_input.array), dtype=torch.float32)[None].to(target)
     scalars = torch.as_tensor(np.asarray(model_input.scalars), dtype=torch.float32).reshape(1, -1).to(target)
-    outputs, maps = forward_with_explanations(
-        network, inputs, scalars, tasks=network.tasks, explain=explain, autocast=autocast_context(target)
-    )
+    with single_case_cpu_threads(target):
+        outputs, maps = forward_with_explanations(
+            network, inputs, scalars, tasks=network.tasks, explain=explain, autocast=autocast_context(target)
+        )
     return outputs, maps, str(target)
