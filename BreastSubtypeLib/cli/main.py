@@ -27,7 +27,7 @@ COMMANDS = {
 }
 
 
-class _OneLineErrorParser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """argparse prints usage plus the error; we want one line and exit 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
@@ -50,14 +50,14 @@ def _glue_negative_coordinates(argv: list[str]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineErrorParser(
+    parser = OneLineErrorParser(
         prog="breast-subtype",
         description="ER, PR, HER2 and Ki-67 from one post-contrast breast DCE-MRI volume "
         "(research use only; the bundled model is a demonstration model trained on synthetic phantoms).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineErrorParser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
@@ -66,30 +66,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_command(args: argparse.Namespace, prog: str) -> int:
+    """Run a parsed sub-command with the exit-status contract shared by every console script."""
+    try:
+        return int(args._run(args) or 0)
+    except BadInputError as exc:
+        message = " ".join(str(exc).split())  # always one line
+        print(f"{prog} {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # internal error: one line unless --debug
+        if getattr(args, "debug", False) or os.environ.get("BREAST_SUBTYPE_DEBUG"):
+            raise
+        print(
+            f"{prog} {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_glue_negative_coordinates(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2
-    try:
-        return int(args._run(args) or 0)
-    except BadInputError as exc:
-        message = " ".join(str(exc).split())  # always one line
-        print(f"breast-subtype {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"breast-subtype {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # internal error: one line unless --debug
-        if args.debug or os.environ.get("BREAST_SUBTYPE_DEBUG"):
-            raise
-        print(
-            f"breast-subtype {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+    return run_command(args, "breast-subtype")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,10 @@ Exit status as ``breast-subtype``: 0 success, 2 bad input (one line on stderr na
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from BreastSubtypeLib.cli.main import _OneLineErrorParser
+from BreastSubtypeLib.cli.main import OneLineErrorParser, run_command
 from BreastSubtypeLib.errors import BadInputError
 
 PROG = "breast-subtype-train"
@@ -201,11 +200,11 @@ def _training_arguments(parser, *, epochs: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineErrorParser(
+    parser = OneLineErrorParser(
         prog=PROG, description="Train and evaluate BreastSubtype models from a manifest."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineErrorParser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
 
     fit = sub.add_parser("fit", help="train a model and write its package into DIR/model")
     _training_arguments(fit)
@@ -274,22 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2
-    try:
-        return int(args._run(args) or 0)
-    except BadInputError as exc:
-        print(f"{PROG} {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # internal error: one line unless --debug
-        if args.debug or os.environ.get("BREAST_SUBTYPE_DEBUG"):
-            raise
-        print(
-            f"{PROG} {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+    return run_command(args, PROG)
 
 
 if __name__ == "__main__":
