@@ -47,6 +47,7 @@ class TrainingConfig:
     schedule: str = "onecycle"  # "onecycle" (warm-up + cosine) or "cosine"
     warmup_fraction: float = 0.1
     early_stopping_patience: int = 10
+    min_epochs: int = 0  # epochs before early stopping and best-checkpoint selection start
     monitor: str = "mean_auc"  # "mean_auc" or "loss"
     tasks: tuple[str, ...] = ALL_TASKS
     task_weights: dict[str, float] = field(default_factory=dict)
@@ -92,6 +93,8 @@ class TrainingConfig:
         problems = []
         if config.epochs < 1 or config.batch_size < 1:
             problems.append("epochs and batch_size must be at least 1")
+        if not 0 <= config.min_epochs <= config.epochs:
+            problems.append("min_epochs must be between 0 and epochs")
         if not config.learning_rate > 0:
             problems.append("learning_rate must be positive")
         if config.schedule not in ("onecycle", "cosine"):
@@ -550,12 +553,17 @@ def fit(
         defined = [v for t, v in val_aucs.items() if t in tasks and not math.isnan(v)]
         val_mean_auc = sum(defined) / len(defined) if defined else math.nan
         score = val_mean_auc if monitor == "mean_auc" else -val_loss
+        # Before min_epochs (warm-up, early noisy spikes of a small validation set) no epoch can be
+        # the best one and early stopping does not count; the last of them seeds the best checkpoint.
+        eligible = epoch >= config.min_epochs
         improved = state["best_score"] is None or (
-            not math.isnan(score) and score > state["best_score"] + 1e-4
+            eligible and not math.isnan(score) and score > state["best_score"] + 1e-4
         )
+        if not eligible:
+            improved, state["best_score"] = True, None
         state["epoch"] = epoch
         if improved:
-            state.update(best_score=score, best_epoch=epoch, stale_epochs=0)
+            state.update(best_score=score if eligible else None, best_epoch=epoch, stale_epochs=0)
         else:
             state["stale_epochs"] += 1
         state["history"].append(

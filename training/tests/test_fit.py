@@ -97,3 +97,15 @@ def test_resume_with_other_settings_is_refused(tiny_run, phantom_rows):
     out, _ = tiny_run
     with pytest.raises(BadInputError, match="learning_rate"):
         fit(phantom_rows, out, tiny_config(learning_rate=0.1), device="cpu", resume=True)
+
+
+def test_no_best_epoch_and_no_early_stop_before_min_epochs(tmp_path, phantom_rows, tiny_run):
+    full_dir, _ = tiny_run
+    # Patience 1 would stop after epoch 2 if epoch 1 were best; min_epochs 3 forbids both.
+    config = tiny_config(
+        epochs=3, min_epochs=3, early_stopping_patience=1, cache_dir=str(full_dir.parent / "shared_cache")
+    )
+    result = fit(phantom_rows, tmp_path / "run", config, device="cpu", export=False)
+    assert result.epochs_run == 3 and result.best_epoch == 3
+    with pytest.raises(Exception, match="min_epochs"):
+        tiny_config(epochs=3, min_epochs=4)
