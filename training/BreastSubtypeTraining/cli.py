@@ -152,6 +152,12 @@ def run_export(args) -> int:
     from BreastSubtypeTraining.export import export_run
 
     changelog = [args.changelog] if args.changelog else None
+    extra = None
+    if args.card_extra:
+        try:
+            extra = Path(args.card_extra).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"{args.card_extra}: cannot be read as text ({exc}).") from exc
     out = export_run(
         args.run,
         args.out,
@@ -159,6 +165,7 @@ def run_export(args) -> int:
         version=args.version,
         changelog=changelog,
         reproduce=args.reproduce,
+        card_extra_markdown=extra,
     )
     print(f"model package: {out}")
     return 0
@@ -251,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", help="model version (default: the config's model_version)")
     export.add_argument("--changelog", help="one changelog line")
     export.add_argument("--reproduce", help="the command that reproduces the model, for the model card")
+    export.add_argument(
+        "--card-extra", help="markdown file appended to the model card (e.g. further evaluations)"
+    )
     export.set_defaults(_run=run_export)
 
     convert = sub.add_parser(

@@ -75,7 +75,7 @@ def metrics_table(split_metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def model_card(metadata: dict, run_metrics: dict) -> str:
+def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = None) -> str:
     """The package's docs/README.md."""
     ours = metadata["breast_subtype"]
     demonstration = ours.get("demonstration", False)
@@ -134,6 +134,8 @@ def model_card(metadata: dict, run_metrics: dict) -> str:
     ]
     if ours.get("reproduce"):
         parts += ["", "Reproduce:", "", "```", ours["reproduce"], "```"]
+    if extra_markdown:
+        parts += ["", extra_markdown.strip()]
     parts += ["", "## Changelog", ""] + [f"- {entry}" for entry in ours.get("changelog", [])]
     if demonstration:
         parts += ["", DEMONSTRATION_WARNING]
@@ -149,6 +151,7 @@ def export_run(
     changelog: list[str] | None = None,
     reproduce: str | None = None,
     data_description: str | None = None,
+    card_extra_markdown: str | None = None,
 ) -> Path:
     """Write the model package of ``run_dir`` (best checkpoint) into ``out_dir``; returns ``out_dir``."""
     import monai
@@ -238,7 +241,7 @@ def export_run(
         "name": training.model_title,
         "breast_subtype": {**metadata, "preprocessing": preprocessing_config.to_dict()},
     }
-    card = model_card(card_metadata, run_metrics)
+    card = model_card(card_metadata, run_metrics, card_extra_markdown)
     from BreastSubtypeTraining.evaluate import json_safe
 
     save_model_package(

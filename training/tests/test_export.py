@@ -48,7 +48,12 @@ def test_package_metadata_carries_thresholds_metrics_and_card(one_epoch_run, tmp
     from BreastSubtypeLib.model.package import load_model_package
 
     package = export_run(
-        one_epoch_run, tmp_path / "pkg", model_id="tiny", version="9.9.9", reproduce="make it"
+        one_epoch_run,
+        tmp_path / "pkg",
+        model_id="tiny",
+        version="9.9.9",
+        reproduce="make it",
+        card_extra_markdown="## External phantoms\n\nAUC 0.5",
     )
     ours = load_model_package(package).metadata
     ours = ours.get("breast_subtype", ours)
@@ -58,6 +63,7 @@ def test_package_metadata_carries_thresholds_metrics_and_card(one_epoch_run, tmp
     assert ours["metrics"]["val"]["er"]["threshold"] == pytest.approx(run_metrics["thresholds"]["er"])
     card = (package / "docs" / "README.md").read_text()
     assert "DEMONSTRATION MODEL" in card and "make it" in card and "| ER |" in card
+    assert card.index("## External phantoms") < card.index("## Changelog")
 
 
 def test_export_of_a_folder_without_run_is_bad_input(tmp_path):
