@@ -180,6 +180,8 @@ class BreastSubtypePanel(html.Div):
                 text=DEMO_WARNING,
                 type="warning",
                 density="compact",
+                classes="text-body-2",
+                style="flex: 0 0 auto; height: auto; overflow: visible",  # was squeezed, text clipped
                 **_testid("demo-warning"),
             )
             # The rows are BreastSubtypeMRML.tables.result_rows: the Slicer table's words and numbers.
