@@ -171,3 +171,10 @@ def test_the_registry_is_one_file_shipped_as_package_data():
     assert any(fnmatch.fnmatch(relative, p.removeprefix("**/")) for p in patterns["BreastSubtypeLib"])
     assert relative in (registry.PACKAGE_DIR / "CMakeLists.txt").read_text()
     assert not (root / "Resources" / "Models.json").exists()  # no second copy to drift
+
+
+def test_registry_entry_matches_the_shipped_demo_package():
+    from BreastSubtypeLib.model.package import load_model_package
+
+    entry = registry.get_entry("demo", registry.SHIPPED_REGISTRY)
+    assert entry.version == load_model_package("demo").metadata["version"]
