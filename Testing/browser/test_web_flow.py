@@ -7,24 +7,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from browser_helpers import rgb_pixels
-from web_server import WebServer
 
 # The README's screenshot: refreshed only on request, so a test run leaves the work tree clean.
 SCREENSHOT = Path(__file__).resolve().parents[2] / "Resources" / "Screenshots" / "web.png"
 UPDATE_SCREENSHOT = os.environ.get("BREAST_SUBTYPE_UPDATE_SCREENSHOTS") == "1"
-
-
-@pytest.fixture(scope="module")
-def web_server(tmp_path_factory):
-    """The server as a user starts it: the built-in demonstration model runs."""
-    server = WebServer(tmp_path_factory.mktemp("web") / "server.log")
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 def _red_view(page):
