@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import struct
 import zipfile
 from pathlib import Path
@@ -128,8 +127,8 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("a pickle was loaded")
 
-    for module, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
-        monkeypatch.setattr(module, name, refuse)
+    for target in ("pickle.load", "pickle.loads", "pickle.Unpickler", "torch.load"):
+        monkeypatch.setattr(target, refuse)
     assert_same_outputs(network, load_model_package(folder).network)
 
 
