@@ -127,12 +127,12 @@ def test_gradient_reaches_the_cam_layer_for_each_task(ablation):
         handle.remove()
         (gradient,) = torch.autograd.grad(out[key].sum(), captured["a"])
         assert float(gradient.abs().sum()) > 0, task
-    assert net.cam_layer_names["er"].endswith("extractor.stage3")
+    assert net.cam_layer_names["er"].endswith(f"extractor.stage{net.config.cam_stage}")
 
 
 def test_shared_configuration_names_its_cam_layer():
     net = SpatialMultiTaskNet()
-    assert net.cam_layer_name == "branches.shared.extractor.stage3"
+    assert net.cam_layer_name == f"branches.shared.extractor.stage{net.config.cam_stage}"
     assert set(net.cam_layer_names.values()) == {net.cam_layer_name}
 
 

@@ -79,6 +79,6 @@ def forward_with_explanations(
         plain = {
             key: value.detach().float().cpu()
             for key, value in outputs.items()
-            if key not in ("attention", "attention_fused")
+            if key not in ("attention", "attention_fused", "roi_weights_per_task")
         }
     return plain, maps

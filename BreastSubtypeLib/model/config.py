@@ -30,6 +30,9 @@ SCALAR_FEATURES: tuple[str, ...] = ("log1p_lesion_volume_ml", "log_crop_spacing_
 
 ATTENTION_MODES = ("multi", "single", "none")
 NORMS = ("instance", "batch", "group")
+# "per_task": each task weighs core, rim and peritumoral tissue and fuses them on its own (HER2's band
+# signal no longer competes with ER/PR's tumour signal for one set of weights); "shared": one for all.
+REGION_WEIGHTINGS = ("per_task", "shared")
 FOV_MODES = ("adaptive", "fixed")
 NORMALISATIONS = ("percentile", "zscore")
 
@@ -125,6 +128,10 @@ class NetworkConfig(_JsonConfig):
     head_hidden: int = 64
     dropout: float = 0.2
     task_extractor_width_factor: float = 0.5
+    region_weighting: str = "per_task"
+    descriptor_norm: bool = True
+    global_features: bool = True
+    cam_stage: int = 1
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -156,7 +163,14 @@ class NetworkConfig(_JsonConfig):
         _choice("attention", self.attention, ATTENTION_MODES)
         if self.attention == "multi" and len(scales) < 2:
             raise ConfigError(f"attention 'multi' needs at least two attention_scales, got {scales!r}.")
-        for name in ("use_peritumoral", "core_only", "shared_extractor", "multi_task"):
+        for name in (
+            "use_peritumoral",
+            "core_only",
+            "shared_extractor",
+            "multi_task",
+            "descriptor_norm",
+            "global_features",
+        ):
             _bool(name, getattr(self, name))
         tasks = tuple(self.tasks) if isinstance(self.tasks, list | tuple) else ()
         if not tasks or len(set(tasks)) != len(tasks) or any(t not in TASKS for t in tasks):
@@ -184,9 +198,35 @@ class NetworkConfig(_JsonConfig):
             or not 0 <= self.dropout < 1
         ):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        _choice("region_weighting", self.region_weighting, REGION_WEIGHTINGS)
+        if (
+            isinstance(self.cam_stage, bool)
+            or not isinstance(self.cam_stage, int)
+            or not 0 <= self.cam_stage < len(self.widths)
+            or (self.cam_stage < min(self.attention_scales) and not self.global_features)
+        ):
+            raise ConfigError(
+                f"cam_stage must be a stage index in 0..{len(self.widths) - 1} that the heads depend on, "
+                f"got {self.cam_stage!r}."
+            )
         factor = _positive_float("task_extractor_width_factor", self.task_extractor_width_factor)
         if factor > 1:
             raise ConfigError(f"task_extractor_width_factor must be at most 1, got {factor!r}.")
+
+    @classmethod
+    def from_package(cls, data: dict[str, Any]) -> NetworkConfig:
+        """The config stored in a model package; settings the package predates take the values that
+        reproduce the network it was trained as (so older packages load and predict unchanged)."""
+        if not isinstance(data, dict):
+            return cls.from_dict(data)
+        widths = data.get("widths", cls.widths)
+        before = {
+            "region_weighting": "shared",
+            "descriptor_norm": False,
+            "global_features": True,
+            "cam_stage": len(widths) - 1 if isinstance(widths, list | tuple) else 3,
+        }
+        return cls.from_dict({**{k: v for k, v in before.items() if k not in data}, **data})
 
     @property
     def visible_regions(self) -> tuple[bool, bool, bool]:

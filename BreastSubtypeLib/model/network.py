@@ -64,8 +64,13 @@ class _Branch(nn.Module):
         self.attention = nn.ModuleDict(
             {str(s): SpatialAttention(widths[s], len(REGIONS)) for s in attention_scales}
         )
+        # Region means of instance-normalised features differ in scale from stage to stage; a layer
+        # norm per scale puts fine (band) and coarse (shape) descriptors on one footing for the heads.
+        self.descriptor_norm = nn.ModuleDict(
+            {str(s): nn.LayerNorm(widths[s]) for s in self.scales} if config.descriptor_norm else {}
+        )
         self.descriptor_features = sum(widths[s] for s in self.scales)
-        self.global_features = widths[-1]
+        self.global_features = widths[-1] if config.global_features else 0
 
     def forward(self, x: torch.Tensor, masks: torch.Tensor):
         features = self.extractor(x)
@@ -80,8 +85,14 @@ class _Branch(nn.Module):
                 a = F.adaptive_avg_pool3d(maps[0], f.shape[2:])
             else:  # no attention: plain region means
                 a = torch.ones_like(f[:, :1])
-            pooled.append(region_pool(f, a, m))
-        return torch.cat(pooled, dim=-1), features[-1].mean(dim=(2, 3, 4)), maps
+            descriptors = region_pool(f, a, m)
+            if self.descriptor_norm:
+                descriptors = self.descriptor_norm[str(scale)](descriptors)
+            pooled.append(descriptors)
+        global_features = (
+            features[-1].mean(dim=(2, 3, 4)) if self.global_features else f.new_zeros(f.shape[0], 0)
+        )
+        return torch.cat(pooled, dim=-1), global_features, maps
 
 
 def _task_widths(widths: tuple[int, ...], factor: float) -> tuple[int, ...]:
@@ -120,8 +131,11 @@ class SpatialMultiTaskNet(nn.Module):
         )
         branch = next(iter(self.branches.values()))
         fusion_in = config.region_features + branch.global_features + config.n_scalar_features
-        # Multi-task: ROI weighting and fusion are shared by all tasks; single-task: one of each per task.
-        shared_names = ["shared"] if config.multi_task else list(self.tasks)
+        # ROI weighting and fusion: one per task (per-task weighting, or independent single-task
+        # networks) or one shared by all tasks (the first design; kept as an ablation).
+        per_task = config.region_weighting == "per_task" or not config.multi_task
+        self.weighting_of_task = {task: task if per_task else "shared" for task in self.tasks}
+        shared_names = list(dict.fromkeys(self.weighting_of_task.values()))
         self.roi_weighting = nn.ModuleDict(
             {
                 name: RoiWeighting(branch.descriptor_features, config.region_features, len(REGIONS))
@@ -154,9 +168,9 @@ class SpatialMultiTaskNet(nn.Module):
         self.register_buffer(
             "visible_regions", torch.tensor(config.visible_regions, dtype=torch.float32), persistent=False
         )
-        last = len(config.widths) - 1
         self.cam_layer_names = {
-            task: f"branches.{self.branch_of_task[task]}.extractor.stage{last}" for task in self.tasks
+            task: f"branches.{self.branch_of_task[task]}.extractor.stage{config.cam_stage}"
+            for task in self.tasks
         }
         self.cam_layer_name = self.cam_layer_names[self.tasks[0]]
 
@@ -193,7 +207,7 @@ class SpatialMultiTaskNet(nn.Module):
         fused_of: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
         for task in self.tasks:
             branch = self.branch_of_task[task]
-            shared = "shared" if self.config.multi_task else task
+            shared = self.weighting_of_task[task]
             if (branch, shared) not in fused_of:  # the shared trunk runs once, not once per task
                 descriptors, global_features, _maps = branch_outputs[branch]
                 pooled, weights = self.roi_weighting[shared](descriptors, present)
@@ -203,6 +217,9 @@ class SpatialMultiTaskNet(nn.Module):
                 )
             z = self.heads[task](fused_of[branch, shared][0]).squeeze(-1)
             out[TASK_OUTPUT_KEYS[task]] = 100.0 * torch.sigmoid(z) if task == "ki67" else z
+        out["roi_weights_per_task"] = {
+            task: fused_of[self.branch_of_task[task], self.weighting_of_task[task]][1] for task in self.tasks
+        }
         roi_weights = [weights for _fused, weights in fused_of.values()]
         maps_per_branch = [maps for _descriptors, _global, maps in branch_outputs.values()]
         # One value per case for reporting: the mean over task branches (identical when shared).

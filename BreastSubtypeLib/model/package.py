@@ -301,7 +301,7 @@ def _load_folder(folder: Path, source: str, path: Path) -> LoadedModel:
     bundle = _read_metadata(folder, source)
     ours = bundle["breast_subtype"]
     try:
-        network_config = NetworkConfig.from_dict(ours["network"])
+        network_config = NetworkConfig.from_package(ours["network"])
         preprocessing_config = PreprocessingConfig.from_dict(ours["preprocessing"])
     except BadInputError as exc:
         raise ModelPackageError(f"Model package {source} has an invalid configuration: {exc}") from None
