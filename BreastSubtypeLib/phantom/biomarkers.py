@@ -31,6 +31,10 @@ quadrature so that the prevalences below hold exactly in expectation):
 - PR percent (for the St Gallen 2013 PR >= 20 % rule) is 0 for PR- and 1 + 99 * Beta(2, 1.2) for
   PR+; it is not imaged.
 
+A cohort may ask for other prevalences (``prevalence={"er": 0.45, "her2": 0.3}``, see
+``check_prevalence``): the biases are solved again for them and every weight above is kept, so the
+imaging correlates stay what they are and only the base rates move.
+
 ``true_probabilities`` are these sigmoids given the case's latent features, i.e. the best any
 model can do from the image (their AUC is the achievable ceiling); ``ki67_expected`` is
 E[Ki-67 | z] = exp(m + s²/2) and ``ki67_noise_sd`` the SD of the log-normal noise around it, in
@@ -45,6 +49,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.phantom.checks import number_in
+
 LATENT_FEATURES = (
     "rim_enhancement",
     "peritumoral_oedema",
@@ -54,6 +61,7 @@ LATENT_FEATURES = (
 )
 
 PREVALENCE = {"er": 0.70, "pr": 0.60, "her2": 0.20}
+DEFAULT_PREVALENCE = (PREVALENCE["er"], PREVALENCE["pr"], PREVALENCE["her2"])
 ER_WEIGHTS = {"margin_spiculation": 1.9, "rim_enhancement": -1.9}
 PR_WEIGHTS_IF_ER_POSITIVE = {"margin_spiculation": 1.6, "internal_heterogeneity": -0.8}
 PR_PROBABILITY_IF_ER_NEGATIVE = 0.06
@@ -89,9 +97,32 @@ def _linear(z: dict, weights: dict):
     return sum(w * z[name] for name, w in weights.items())
 
 
+def check_prevalence(prevalence: dict | None) -> tuple[float, float, float]:
+    """(er, pr, her2) prevalences: ``PREVALENCE`` overridden by ``prevalence``; a clear error if
+    one is unknown or not achievable (PR+ lies mostly within ER+, so PR must stay below ER plus the
+    PR+ fraction of ER- tumours)."""
+    given = dict(prevalence or {})
+    unknown = set(given) - set(PREVALENCE)
+    if unknown:
+        raise BadInputError(f"unknown prevalences {sorted(unknown)}; expected some of {sorted(PREVALENCE)}.")
+    merged = {**PREVALENCE}
+    for name, value in given.items():
+        merged[name] = number_in(value, f"the prevalence of {name}", 0.02, 0.98)
+    er, pr, her2 = merged["er"], merged["pr"], merged["her2"]
+    low = (1 - er) * PR_PROBABILITY_IF_ER_NEGATIVE
+    if not low + 0.01 <= pr <= er + low - 0.01:
+        raise BadInputError(
+            f"a PR prevalence of {pr:g} is not possible with ER {er:g}: it must lie between "
+            f"{low + 0.01:.2f} and {er + low - 0.01:.2f} (PR+ tumours are mostly ER+)."
+        )
+    return er, pr, her2
+
+
 @functools.cache
-def _biases() -> dict[str, float]:
-    """Solve the three biases so the prior prevalences hold (deterministic quadrature, ~ms)."""
+def _biases(prevalence: tuple[float, float, float] = DEFAULT_PREVALENCE) -> dict[str, float]:
+    """Solve the three biases so the prior prevalences (er, pr, her2) hold (deterministic
+    quadrature, ~ms per set of prevalences)."""
+    prevalence = dict(zip(("er", "pr", "her2"), prevalence))
     nodes, weights = np.polynomial.hermite_e.hermegauss(48)
     weights = weights / weights.sum()
 
@@ -106,23 +137,24 @@ def _biases() -> dict[str, float]:
         return lambda b: float(np.sum(weights * _sigmoid(b + slope * nodes)))
 
     er_slope = math.hypot(*ER_WEIGHTS.values())
-    b_er = solve(one_dim(er_slope), PREVALENCE["er"])
-    b_her2 = solve(one_dim(math.hypot(*HER2_WEIGHTS.values())), PREVALENCE["her2"])
+    b_er = solve(one_dim(er_slope), prevalence["er"])
+    b_her2 = solve(one_dim(math.hypot(*HER2_WEIGHTS.values())), prevalence["her2"])
 
     # PR+ overall = E[P(ER+) P(PR+|ER+)] + E[1 - P(ER+)] * 0.06; spiculation is shared, so 3-D grid.
     spic, rim, het = np.meshgrid(nodes, nodes, nodes, indexing="ij")
     grid_weights = weights[:, None, None] * weights[None, :, None] * weights[None, None, :]
     z = {"margin_spiculation": spic, "rim_enhancement": rim, "internal_heterogeneity": het}
     p_er = _sigmoid(b_er + _linear(z, ER_WEIGHTS))
-    target = PREVALENCE["pr"] - (1 - PREVALENCE["er"]) * PR_PROBABILITY_IF_ER_NEGATIVE
+    target = prevalence["pr"] - (1 - prevalence["er"]) * PR_PROBABILITY_IF_ER_NEGATIVE
     pr_lin = _linear(z, PR_WEIGHTS_IF_ER_POSITIVE)
     b_pr = solve(lambda b: float(np.sum(grid_weights * p_er * _sigmoid(b + pr_lin))), target)
     return {"er": b_er, "pr": b_pr, "her2": b_her2}
 
 
-def label_model(z: dict) -> dict:
-    """Probabilities and Ki-67 moments given latent features (scalars or arrays of equal shape)."""
-    b = _biases()
+def label_model(z: dict, prevalence: tuple[float, float, float] = DEFAULT_PREVALENCE) -> dict:
+    """Probabilities and Ki-67 moments given latent features (scalars or arrays of equal shape),
+    for a cohort whose prevalences are ``prevalence`` = (er, pr, her2) (see ``check_prevalence``)."""
+    b = _biases(tuple(prevalence))
     p_er = _sigmoid(b["er"] + _linear(z, ER_WEIGHTS))
     p_pr_if_er = _sigmoid(b["pr"] + _linear(z, PR_WEIGHTS_IF_ER_POSITIVE))
     p_her2 = _sigmoid(b["her2"] + _linear(z, HER2_WEIGHTS))
@@ -145,14 +177,16 @@ def sample_latents(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     return {name: draws[i] for i, name in enumerate(LATENT_FEATURES)}
 
 
-def sample_labels(rng: np.random.Generator, z: dict, given: dict | None = None) -> dict[str, np.ndarray]:
+def sample_labels(
+    rng: np.random.Generator, z: dict, given: dict | None = None, prevalence=DEFAULT_PREVALENCE
+) -> dict[str, np.ndarray]:
     """Draw er, pr, her2, ki67_percent, pr_percent for each set of latent features (vectorised).
 
     Labels in ``given`` are kept as they are and the others drawn conditionally on them (PR depends
     on ER); the number of random draws never depends on ``given``.
     """
     given = {k: v for k, v in (given or {}).items() if v is not None}
-    model = label_model(z)
+    model = label_model(z, prevalence)
     n = np.shape(model["er"])[0]
     u = rng.random((3, n))
     noise = rng.standard_normal(n)
@@ -170,15 +204,15 @@ def sample_labels(rng: np.random.Generator, z: dict, given: dict | None = None) 
     return {"er": er, "pr": pr, "her2": her2, "ki67_percent": ki67, "pr_percent": pr_percent}
 
 
-def sample_biomarkers(rng: np.random.Generator, n: int) -> tuple[dict, dict]:
+def sample_biomarkers(rng: np.random.Generator, n: int, prevalence=DEFAULT_PREVALENCE) -> tuple[dict, dict]:
     """Latent features and labels of ``n`` independent cases from the prior (no images: fast)."""
     z = sample_latents(rng, n)
-    return z, sample_labels(rng, z)
+    return z, sample_labels(rng, z, prevalence=prevalence)
 
 
-def _likelihood(z: dict, wanted: dict) -> np.ndarray:
+def _likelihood(z: dict, wanted: dict, prevalence) -> np.ndarray:
     """P(wanted labels | z), scaled to at most 1 (Ki-67 density relative to its mode)."""
-    model = label_model(z)
+    model = label_model(z, prevalence)
     like = np.ones_like(model["er"])
     if wanted.get("er") is not None:
         like = like * (model["er"] if wanted["er"] else 1 - model["er"])
@@ -196,7 +230,9 @@ def _likelihood(z: dict, wanted: dict) -> np.ndarray:
     return like
 
 
-def sample_latents_given(rng: np.random.Generator, wanted: dict, fixed: dict | None = None) -> dict:
+def sample_latents_given(
+    rng: np.random.Generator, wanted: dict, fixed: dict | None = None, prevalence=DEFAULT_PREVALENCE
+) -> dict:
     """One set of latent features drawn from p(z | wanted labels) by rejection sampling.
 
     ``wanted`` may hold er/pr/her2 (0/1) and ki67_percent; missing keys are unconstrained. ``fixed``
@@ -207,7 +243,7 @@ def sample_latents_given(rng: np.random.Generator, wanted: dict, fixed: dict | N
         z = sample_latents(rng, 4096)
         for name, value in fixed.items():
             z[name] = np.full(4096, float(value))
-        accept = rng.random(4096) < _likelihood(z, wanted)
+        accept = rng.random(4096) < _likelihood(z, wanted, prevalence)
         if accept.any():
             index = int(np.argmax(accept))
             return {name: float(values[index]) for name, values in z.items()}

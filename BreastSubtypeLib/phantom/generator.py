@@ -21,6 +21,7 @@ import SimpleITK as sitk
 from BreastSubtypeLib.errors import BadInputError
 from BreastSubtypeLib.phantom import anatomy, lesion
 from BreastSubtypeLib.phantom import biomarkers as biology
+from BreastSubtypeLib.phantom.checks import range_in
 
 REFERENCE_CASE = {"size_ijk": (512, 512, 160), "spacing_mm": (0.7, 0.7, 1.1), "lesion_diameter_mm": 20.0}
 MAX_INTENSITY = 4095  # 12-bit scanner range
@@ -62,6 +63,8 @@ def generate_phantom(
     n_lesions: int = 1,
     imaging_features: dict | None = None,
     case_id: str | None = None,
+    lesion_range_mm: tuple[float, float] | None = None,
+    prevalence: dict | None = None,
 ) -> PhantomCase:
     """A deterministic phantom: the same arguments give identical arrays.
 
@@ -69,15 +72,25 @@ def generate_phantom(
     the volume on (0, 0, 0) mm. ``biomarkers`` (er, pr, her2, ki67_percent, pr_percent; any subset)
     fixes labels and draws imaging features consistent with them; ``imaging_features`` pins latent
     features by name (see ``biomarkers.LATENT_FEATURES``). Lesion diameters are sampled in 8-35 mm
-    (shrunk to fit a small field of view) unless ``lesion_diameter_mm`` is given.
+    (shrunk to fit a small field of view) unless ``lesion_diameter_mm`` is given. With
+    ``lesion_range_mm`` = (lo, hi) they are sampled in that range (see ``lesion.py``) and never
+    shrunk: the matrix grows instead (same spacing, centred) until the lesion and its peritumoral
+    band fit. ``prevalence`` ({"er": 0.45, ...}) sets the label model's base rates
+    (``biomarkers.check_prevalence``); ``true_probabilities`` are those of that model.
     """
+    centred = origin is None
     size_ijk, spacing_mm, direction, origin = check_geometry(size_ijk, spacing_mm, direction, origin)
     wanted = _check_biomarkers(biomarkers)
     fixed = _check_features(imaging_features)
+    prevalence = biology.check_prevalence(prevalence)
     if int(n_lesions) != n_lesions or not 1 <= n_lesions <= 2:
         raise BadInputError(f"n_lesions must be 1 or 2, got {n_lesions}.")
     if lesion_diameter_mm is not None and not 3.0 <= float(lesion_diameter_mm) <= 60.0:
         raise BadInputError(f"lesion_diameter_mm must be between 3 and 60 mm, got {lesion_diameter_mm}.")
+    if lesion_range_mm is not None:
+        lesion_range_mm = range_in(lesion_range_mm, "the lesion diameter range in mm", 3.0, 60.0)
+        if lesion_diameter_mm is not None:
+            raise BadInputError("give either lesion_diameter_mm or lesion_range_mm, not both.")
     streams = [
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS) + n_lesions)
     ]
@@ -86,11 +99,12 @@ def generate_phantom(
 
     # Biology: latent imaging features, then labels from them (or features given the labels).
     if wanted:
-        latents = biology.sample_latents_given(rngs["biology"], wanted, fixed)
+        latents = biology.sample_latents_given(rngs["biology"], wanted, fixed, prevalence)
     else:
         latents = {k: float(v[0]) for k, v in biology.sample_latents(rngs["biology"], 1).items()}
         latents.update(fixed)
-    labels = biology.sample_labels(rngs["biology"], {k: np.array([v]) for k, v in latents.items()}, wanted)
+    z = {k: np.array([v]) for k, v in latents.items()}
+    labels = biology.sample_labels(rngs["biology"], z, wanted, prevalence)
     labels = biology.Biomarkers(
         er=int(labels["er"][0]),
         pr=int(labels["pr"][0]),
@@ -98,19 +112,22 @@ def generate_phantom(
         ki67_percent=float(labels["ki67_percent"][0]),
         pr_percent=float(labels["pr_percent"][0]),
     )
-    model = biology.label_model(latents)
+    model = biology.label_model(latents, prevalence)
     truth = {key: float(model[key]) for key in ("er", "pr", "her2", "ki67_expected", "ki67_noise_sd")}
 
-    layout = anatomy.sample_layout(rngs["layout"], size_ijk, spacing_mm)
-    appearance = lesion.appearance_from_latents(latents, rngs["appearance"], lesion_diameter_mm)
-    placed = _place_lesions(
-        layout,
-        appearance,
-        n_lesions,
-        rngs["placement"],
-        lesion_rngs,
-        shrink_allowed=lesion_diameter_mm is None,
-    )
+    def place(layout, appearance, **how):
+        return _place_lesions(layout, appearance, n_lesions, rngs["placement"], lesion_rngs, **how)
+
+    if lesion_range_mm is None:
+        layout = anatomy.sample_layout(rngs["layout"], size_ijk, spacing_mm)
+        appearance = lesion.appearance_from_latents(latents, rngs["appearance"], lesion_diameter_mm)
+        placed = place(layout, appearance, shrink_allowed=lesion_diameter_mm is None)
+    else:
+        appearance = lesion.appearance_from_latents(latents, rngs["appearance"], None, lesion_range_mm)
+        layout, placed = _grow_to_fit(size_ijk, spacing_mm, appearance, rngs["layout"], place)
+        if layout.size_ijk != size_ijk:
+            size_ijk = layout.size_ijk
+            origin = check_geometry(size_ijk, spacing_mm, direction, None if centred else origin)[3]
 
     image, tissue = anatomy.render_anatomy(layout, rngs["anatomy"])
     keep_out = [(centre_mm, shape.radius_max_mm + lesion.PERITUMORAL_EXTENT_MM + 2.0)
@@ -160,14 +177,42 @@ def generate_phantom(
     )
 
 
-def _place_lesions(layout, appearance, n_lesions, rng, lesion_rngs, *, shrink_allowed):
+def _fitting_size(size_ijk, spacing_mm, appearance) -> tuple[int, int, int]:
+    """The matrix, same spacing, whose field of view holds this lesion with its peritumoral band.
+
+    The lesion (up to ``max_extent_mm`` from its centre with lobes and spicules, usually much less)
+    must lie inside a breast and in front of the chest wall; 1.8 diameters plus the bands on every
+    axis lets ``_find_centre`` succeed for nearly every lesion (``_grow_to_fit`` grows the rest).
+    """
+    need_mm = 1.8 * appearance.diameter_mm + 2 * lesion.PERITUMORAL_EXTENT_MM + 4.0
+    return tuple(max(n, math.ceil(need_mm / s)) for n, s in zip(size_ijk, spacing_mm))
+
+
+def _grow_to_fit(size_ijk, spacing_mm, appearance, layout_rng, place):
+    """Layout and placed lesions, on a matrix grown (never shrunk) until the lesions fit."""
+    size = _fitting_size(size_ijk, spacing_mm, appearance)
+    while max(size) <= 1024:
+        layout = anatomy.sample_layout(layout_rng, size, spacing_mm)
+        try:
+            return layout, place(layout, appearance, shrink_allowed=False, band_inside=True)
+        except BadInputError:
+            size = tuple(math.ceil(1.25 * n) for n in size)
+    raise BadInputError(
+        f"a {appearance.diameter_mm:.0f} mm lesion does not fit in a 1024-voxel matrix at "
+        f"{' x '.join(f'{s:g}' for s in spacing_mm)} mm; use a coarser spacing."
+    )
+
+
+def _place_lesions(layout, appearance, n_lesions, rng, lesion_rngs, *, shrink_allowed, band_inside=None):
     """(appearance, shape, centre voxel (k, j, i), centre mm (x, y, z)) of each lesion.
 
     Centres lie inside a breast, in front of the chest wall; every tumour voxel stays at least one
     voxel inside the image; lesions are apart by more than their peritumoral bands. A sampled
     diameter shrinks until the lesion and its peritumoral band fit a small field of view; a given
-    one that cannot fit is an error.
+    one that cannot fit is an error. ``band_inside`` (default: ``shrink_allowed``) keeps the
+    peritumoral band inside the image too.
     """
+    band_inside = shrink_allowed if band_inside is None else band_inside
     for _ in range(12):
         appearances = [appearance]
         if n_lesions == 2:
@@ -177,7 +222,7 @@ def _place_lesions(layout, appearance, n_lesions, rng, lesion_rngs, *, shrink_al
         for current, lesion_rng in zip(appearances, lesion_rngs):
             for _ in range(4):  # another shape if this one's spicules cannot fit anywhere
                 shape = lesion.render_shape(current, layout.spacing_mm, lesion_rng)
-                centre = _find_centre(layout, current, shape, placed, rng, band_inside=shrink_allowed)
+                centre = _find_centre(layout, current, shape, placed, rng, band_inside=band_inside)
                 if centre is not None:
                     placed.append((current, shape, *centre))
                     break

@@ -11,7 +11,9 @@ Appearance from the latent features (``biomarkers.py``), with t(x) = sigmoid(x):
   (0.1 + 0.7 t_s) R and lobulation amplitude 0.04 + 0.16 t_s.
 - internal texture (``internal_heterogeneity`` h): t_h = t(1.7 h); multiplicative smooth texture
   of SD 0.04 + 0.30 t_h inside the tumour.
-- size (``lesion_size``): diameter 8 + 27 t(1.2 size) mm unless given.
+- size (``lesion_size``): diameter 8 + 27 t(1.2 size) mm unless given; in a cohort's range
+  [lo, hi] mm, lo * (hi / lo) ** t(1.2 size): geometric, so small lesions are as common as in a
+  clinic (5-60 mm: median 17 mm, a fifth under 10 mm).
 E, the lesion's enhancement, is a nuisance: 1750 * exp(0.12 N(0, 1)), so absolute core or band
 intensity alone says less than their contrast with the rest of the lesion.
 
@@ -36,8 +38,11 @@ def _t(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def diameter_from_latent(size_latent: float) -> float:
-    return 8.0 + 27.0 * _t(1.2 * size_latent)
+def diameter_from_latent(size_latent: float, range_mm=None) -> float:
+    if range_mm is None:
+        return 8.0 + 27.0 * _t(1.2 * size_latent)
+    low, high = range_mm
+    return low * (high / low) ** _t(1.2 * size_latent)
 
 
 @dataclass
@@ -62,11 +67,15 @@ class LesionAppearance:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def appearance_from_latents(z: dict, rng: np.random.Generator, diameter_mm: float | None) -> LesionAppearance:
+def appearance_from_latents(
+    z: dict, rng: np.random.Generator, diameter_mm: float | None, diameter_range_mm=None
+) -> LesionAppearance:
     t_r, t_p = _t(1.7 * z["rim_enhancement"]), _t(1.8 * z["peritumoral_oedema"] - 0.3)
     t_s, t_h = _t(1.6 * z["margin_spiculation"]), _t(1.7 * z["internal_heterogeneity"])
+    if diameter_mm is None:
+        diameter_mm = diameter_from_latent(z["lesion_size"], diameter_range_mm)
     return LesionAppearance(
-        diameter_mm=float(diameter_mm if diameter_mm is not None else diameter_from_latent(z["lesion_size"])),
+        diameter_mm=float(diameter_mm),
         enhancement=float(1750.0 * math.exp(0.12 * rng.standard_normal())),
         core_level=1.0 - 0.45 * t_r,
         rim_level=1.0 + 0.2 * t_r,
