@@ -41,6 +41,7 @@ SCHEMES = {
     "st_gallen_2013": SubtypeScheme("St Gallen 2013", 20.0, True, 20.0),
     "st_gallen_2011": SubtypeScheme("St Gallen 2011", 14.0, False, None),
 }
+DEFAULT_SCHEME = "st_gallen_2013"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def surrogate_subtype(
     ki67_percent: float,
     *,
     pr_percent: float | None = None,
-    scheme: str = "st_gallen_2013",
+    scheme: str = DEFAULT_SCHEME,
 ) -> SubtypeCall:
     """The surrogate subtype of a tumour with known receptor status (hard call, with its reason)."""
     rules = _scheme(scheme)
@@ -108,7 +109,7 @@ def subtype_from_probabilities(
     ki67_percent: float,
     *,
     thresholds: dict | None = None,
-    scheme: str = "st_gallen_2013",
+    scheme: str = DEFAULT_SCHEME,
     ki67_uncertainty_percent: float | None = None,
 ) -> dict:
     """The subtype a model's outputs imply, with how sure that call is.

@@ -224,20 +224,3 @@ def test_a_constant_image_is_refused():
     constant = to_image(np.full(sitk.GetArrayViewFromImage(image).shape, 500, np.int16))
     with pytest.raises(BadInputError, match="constant"):
         prepare_model_input(constant, labels, CONFIG, source="flat.nii.gz")
-
-
-def test_prepare_case_builds_the_rois_at_the_configured_widths():
-    from BreastSubtypeLib.preprocessing.crop import prepare_case
-
-    image, labels = make_case(centre_ijk=(36.0, 32.0, 20.0), radius_mm=8.0)
-    tumour = sitk.Cast(sitk.BinaryThreshold(labels, 1, 2, 1, 0), sitk.sitkUInt8)
-    config = PreprocessingConfig(
-        crop_size_voxels=(48, 48, 48), target_spacing_mm=0.8, rim_mm=2.0, peri_mm=3.0
-    )
-    model_input, rois = prepare_case(image, tumour, config, source="case.nrrd")
-    assert rois.rim_mm_used == 2.0
-    wide = prepare_case(
-        image, tumour, PreprocessingConfig(crop_size_voxels=(48, 48, 48), target_spacing_mm=0.8)
-    )[1]
-    assert rois.volumes_ml["peritumoral"] < wide.volumes_ml["peritumoral"]
-    np.testing.assert_array_equal(model_input.array, prepare_model_input(image, rois.labelmap, config).array)

@@ -1,6 +1,10 @@
 """``predict``: one post-contrast volume and its tumour mask → ER/PR/HER2, Ki-67, subtype, ROI
 weights and maps on the input grid (SPEC §5). The one implementation every front end calls.
 
+It is the case pipeline (``preprocessing.case``: validate, align, ROIs, lesion checks, model input)
+followed by the model runner (``inference.runner``: device, precision, calls, subtype) on a batch
+of one; training prepares and evaluates its cases with the same two.
+
 Speed comes from never touching the whole volume more than validation needs: ROIs are computed in
 the lesion's bounding box, the network sees a small lesion-centred crop, and maps are pasted back
 into the input grid only where the crop lies.
@@ -21,9 +25,10 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from BreastSubtypeLib.json_data import json_safe
 from BreastSubtypeLib.progress import ProgressCallback, report
-
-RECEPTORS = ("er", "pr", "her2")
+from BreastSubtypeLib.subtype import DEFAULT_SCHEME
+from BreastSubtypeLib.tasks import RECEPTORS
 
 
 class InputGridMaps(Mapping):
@@ -84,27 +89,13 @@ class Prediction:
             "model": dict(self.model),
             **{task: dict(getattr(self, task)) for task in RECEPTORS},
             "ki67_percent": self.ki67_percent,
-            "subtype": _json_safe(self.subtype),
+            "subtype": json_safe(self.subtype),
             "roi_weights": dict(self.roi_weights),
             "roi_volumes_ml": {name: float(value) for name, value in dict(self.roi.volumes_ml).items()},
             "warnings": list(self.warnings),
             "timings_s": {name: round(value, 4) for name, value in self.timings_s.items()},
-            "input": _json_safe(self.input),
+            "input": json_safe(self.input),
         }
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
-        return _json_safe(dataclasses.asdict(value))
-    return value
 
 
 def input_geometry(image: sitk.Image) -> dict[str, Any]:
@@ -157,13 +148,6 @@ def model_info(loaded) -> tuple[dict[str, Any], dict[str, Any]]:
     return info, card
 
 
-def operating_thresholds(loaded) -> dict[str, float]:
-    """The per-task probability thresholds chosen on validation (0.5 where a package has none)."""
-    metadata = loaded.metadata or {}
-    chosen = metadata.get("thresholds") or metadata.get("operating_thresholds") or {}
-    return {task: float(chosen.get(task, 0.5)) for task in RECEPTORS}
-
-
 def predict(
     image: sitk.Image,
     tumour_mask: sitk.Image | None = None,
@@ -174,7 +158,7 @@ def predict(
     rim_mm: float | None = None,
     peri_mm: float | None = None,
     explain: bool = True,
-    scheme: str = "st_gallen_2013",
+    scheme: str = DEFAULT_SCHEME,
     progress: ProgressCallback | None = None,
     image_source: str = "image in memory",
     mask_source: str = "mask in memory",
@@ -188,21 +172,13 @@ def predict(
     the tumour is then core plus rim. ``explain=False`` skips Grad-CAM (attention maps are always
     returned: they come with the forward pass).
     """
-    from BreastSubtypeLib.errors import BadInputError
-    from BreastSubtypeLib.imaging.alignment import align_mask_to_image
-    from BreastSubtypeLib.imaging.validation import validate_image
-    from BreastSubtypeLib.rois.regions import compute_rois
+    from BreastSubtypeLib.inference.runner import ModelRunner, interpret, operating_thresholds
+    from BreastSubtypeLib.preprocessing.case import CaseInput, case_model_input, case_rois, check_case
 
-    if (tumour_mask is None) == (rois is None):
-        raise BadInputError(
-            "Give either a tumour mask or a core/rim/peritumoral labelmap, not both or neither."
-        )
-    if rois is not None and (rim_mm is not None or peri_mm is not None):
-        raise BadInputError(
-            f"The rim and peritumoral widths apply only when the regions are computed from a tumour mask; "
-            f"the labelmap {rois_source} already defines them."
-        )
-
+    case = CaseInput(
+        image, tumour_mask, rois, rim_mm, peri_mm, image_source=image_source,
+        mask_source=mask_source, rois_source=rois_source,
+    )  # fmt: skip
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -213,65 +189,28 @@ def predict(
         clock = now
 
     report(progress, 0.0, "checking input")
-    validate_image(image, image_source)
-    if rois is None:
-        mask = align_mask_to_image(tumour_mask, image, mask_source)
-        given = None
-    else:
-        given = roi_result_from_labelmap(rois, image, rois_source)
-        mask_source = rois_source
+    checked = check_case(case)
     lap("validate")
 
     report(progress, 0.1, "loading model")
     loaded = load_model(model)
-    preprocessing = loaded.preprocessing_config
-    rim_mm = float(preprocessing.rim_mm if rim_mm is None else rim_mm)
-    peri_mm = float(preprocessing.peri_mm if peri_mm is None else peri_mm)
     lap("load_model")
 
     report(progress, 0.2, "core, rim and peritumoral regions")
-    if given is None:
-        roi = compute_rois(image, mask, rim_mm=rim_mm, peri_mm=peri_mm, mask_source=mask_source)
-    else:
-        roi = given
-    _check_lesion_size(roi, mask_source)
+    roi = case_rois(checked, loaded.preprocessing_config)
     lap("rois")
 
     report(progress, 0.35, "model input")
-    from BreastSubtypeLib.preprocessing.crop import prepare_model_input
-
-    model_input = prepare_model_input(image, roi.labelmap, preprocessing, source=image_source)
+    model_input = case_model_input(checked, roi, loaded.preprocessing_config)
     lap("preprocess")
 
     report(progress, 0.5, "network")
-    outputs, crop_maps, device_name = _run_network(loaded, model_input, device, explain)
+    runner = ModelRunner(loaded.network, device)
+    outputs, crop_maps = runner.outputs_and_maps(model_input, explain=explain)
     lap("network")
 
     maps = InputGridMaps(crop_maps, model_input, image)
-
-    thresholds = operating_thresholds(loaded)
-    receptors = {}
-    for task in RECEPTORS:
-        probability = float(1.0 / (1.0 + np.exp(-float(outputs[task]))))
-        receptors[task] = {
-            "probability": probability,
-            "positive": bool(probability >= thresholds[task]),
-            "threshold": thresholds[task],
-        }
-    ki67_percent = float(outputs["ki67_percent"])
-    from BreastSubtypeLib.subtype import subtype_from_probabilities
-
-    subtype = _json_safe(
-        subtype_from_probabilities(
-            receptors["er"]["probability"],
-            receptors["pr"]["probability"],
-            receptors["her2"]["probability"],
-            ki67_percent,
-            thresholds=thresholds,
-            scheme=scheme,
-        )
-    )
-    weights = [float(w) for w in outputs["roi_weights"].reshape(-1)]
+    calls = interpret(outputs, operating_thresholds(loaded), scheme)
     info, card = model_info(loaded)
     # Warnings are about this case. That the model is a demonstration one is ``model["demonstration"]``,
     # which every front end (table, report, widget, web) shows once from there.
@@ -280,93 +219,19 @@ def predict(
     timings["total"] = sum(timings.values())
     report(progress, 1.0, "done")
     return Prediction(
-        er=receptors["er"],
-        pr=receptors["pr"],
-        her2=receptors["her2"],
-        ki67_percent=ki67_percent,
-        subtype=subtype,
-        roi_weights=dict(zip(("core", "rim", "peritumoral"), weights)),
+        er=calls.receptors["er"],
+        pr=calls.receptors["pr"],
+        her2=calls.receptors["her2"],
+        ki67_percent=calls.ki67_percent,
+        subtype=json_safe(calls.subtype),
+        roi_weights=calls.roi_weights,
         roi=roi,
         maps=maps,
         warnings=warnings,
         timings_s=timings,
         model=info,
-        device=device_name,
+        device=str(runner.device),
         input=input_geometry(image),
         image=image,
         model_card=card,
     )
-
-
-def roi_result_from_labelmap(labelmap: sitk.Image, image: sitk.Image, source: str):
-    """A reviewed core/rim/peritumoral labelmap as a ``RoiResult`` on ``image``'s grid, voxels kept.
-
-    Checked and aligned by the same functions as a tumour mask (``validate_mask``,
-    ``align_mask_to_image``), one label at a time: nearest-neighbour resampling of each label's
-    voxels is exactly the resampled labelmap, and labels never blend.
-    """
-    from BreastSubtypeLib.errors import BadInputError
-    from BreastSubtypeLib.imaging.alignment import align_mask_to_image
-    from BreastSubtypeLib.imaging.validation import validate_mask
-    from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL, RIM, ROI_NAMES
-    from BreastSubtypeLib.rois.regions import RoiResult
-
-    validate_mask(labelmap, source, binary=False)  # 3-D, sane geometry, whole numbers, not empty
-    values = sitk.GetArrayViewFromImage(labelmap)
-    highest = float(values.max())
-    if highest > PERITUMORAL:
-        raise BadInputError(
-            f"The ROI labelmap {source} holds the label {highest:g}; expected 1 core, 2 rim, 3 peritumoral."
-        )
-    present = [label for label in (CORE, RIM, PERITUMORAL) if (values == label).any()]
-    if CORE not in present and RIM not in present:
-        raise BadInputError(f"The ROI labelmap {source} has no tumour (labels 1 core, 2 rim).")
-    labels = np.zeros(tuple(reversed(image.GetSize())), np.uint8)
-    for label in present:
-        on_grid = align_mask_to_image(sitk.Equal(labelmap, label), image, source)
-        labels[sitk.GetArrayViewFromImage(on_grid) > 0] = label
-    result = sitk.GetImageFromArray(labels)
-    result.CopyInformation(image)
-
-    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
-    counts = np.bincount(labels.ravel(), minlength=PERITUMORAL + 1)
-    volumes_ml = {ROI_NAMES[label]: float(counts[label] * voxel_ml) for label in (CORE, RIM, PERITUMORAL)}
-    volumes_ml["tumour"] = volumes_ml["core"] + volumes_ml["rim"]
-    # The widths that drew these regions are unknown once a radiologist has edited them.
-    return RoiResult(result, volumes_ml, rim_mm_used=float("nan"))
-
-
-def _check_lesion_size(roi, mask_source: str) -> None:
-    """A lesion of a few voxels has no core, rim or texture to read: refuse it rather than guess."""
-    from BreastSubtypeLib.errors import BadInputError
-    from BreastSubtypeLib.rois.one_click import MIN_VOLUME_ML
-
-    tumour_ml = float(roi.volumes_ml.get("tumour", roi.volumes_ml["core"] + roi.volumes_ml["rim"]))
-    if tumour_ml < MIN_VOLUME_ML:
-        raise BadInputError(
-            f"The tumour in the mask {mask_source} is only {tumour_ml * 1000:.1f} mm³ "
-            f"(at least {MIN_VOLUME_ML * 1000:.0f} mm³ is needed); it is too small to characterise."
-        )
-
-
-def _run_network(loaded, model_input, device: str, explain: bool):
-    import torch
-
-    from BreastSubtypeLib.inference.device import (
-        autocast_context,
-        make_deterministic,
-        select_device,
-        single_case_cpu_threads,
-    )
-    from BreastSubtypeLib.inference.explain import forward_with_explanations
-
-    target = select_device(device)
-    make_deterministic(target)
-    network = loaded.network.to(target).eval()
-    inputs = torch.as_tensor(np.ascontiguousarray(model_input.array), dtype=torch.float32)[None].to(target)
-    scalars = torch.as_tensor(np.asarray(model_input.scalars), dtype=torch.float32).reshape(1, -1).to(target)
-    with single_case_cpu_threads(target):
-        outputs, maps = forward_with_explanations(
-            network, inputs, scalars, tasks=network.tasks, explain=explain, autocast=autocast_context(target)
-        )
-    return outputs, maps, str(target)

@@ -25,12 +25,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.imaging.alignment import same_grid
 from BreastSubtypeLib.imaging.geometry import bounding_box_index
 from BreastSubtypeLib.model.config import REGIONS, PreprocessingConfig
 from BreastSubtypeLib.preprocessing.normalise import normalise_crop
-
-_TUMOUR_LABELS = (1, 2)  # core and rim; 3 is the peritumoral band
-_GEOMETRY_TOLERANCE = 1e-4
 
 
 @dataclass
@@ -67,17 +65,6 @@ def canonical_axes(direction: Sequence[float]) -> tuple[np.ndarray, tuple[int, .
     signs = tuple(1.0 if matrix[row, axes[row]] >= 0 else -1.0 for row in range(3))
     crop_direction = np.stack([signs[row] * matrix[:, axes[row]] for row in range(3)], axis=1)
     return crop_direction, axes, signs
-
-
-def _check_labelmap(image: sitk.Image, labelmap: sitk.Image, source: str) -> None:
-    same = (
-        image.GetSize() == labelmap.GetSize()
-        and np.allclose(image.GetSpacing(), labelmap.GetSpacing(), atol=_GEOMETRY_TOLERANCE)
-        and np.allclose(image.GetOrigin(), labelmap.GetOrigin(), atol=_GEOMETRY_TOLERANCE)
-        and np.allclose(image.GetDirection(), labelmap.GetDirection(), atol=_GEOMETRY_TOLERANCE)
-    )
-    if not same or image.GetDimension() != 3:
-        raise BadInputError(f"The ROI labelmap is not on the grid of {source} (align it to the image first).")
 
 
 def _tumour_boxes(labels: np.ndarray, spacing: Sequence[float], source: str):
@@ -140,7 +127,8 @@ def prepare_model_input(
     config = config or PreprocessingConfig()
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise BadInputError(f"{source} is not a single-component 3-D image.")
-    _check_labelmap(image, roi_labelmap, source)
+    if roi_labelmap.GetDimension() != 3 or not same_grid(roi_labelmap, image):
+        raise BadInputError(f"The ROI labelmap is not on the grid of {source} (align it to the image first).")
     spacing = image.GetSpacing()
     labels = sitk.GetArrayViewFromImage(roi_labelmap)
     roi_box, tumour_box, tumour_voxels = _tumour_boxes(labels, spacing, source)
@@ -184,37 +172,18 @@ def prepare_model_input(
     )
 
 
-def prepare_case(
-    image: sitk.Image,
-    tumour_mask: sitk.Image,
-    config: PreprocessingConfig | None = None,
-    *,
-    source: str = "the image",
-    mask_source: str = "tumour mask",
-):
-    """Tumour mask → ROIs at the config's ``rim_mm``/``peri_mm`` → model input: (ModelInput, RoiResult).
-
-    The widths come from the same config the model was trained with, so ROIs and crop always agree.
-    """
-    from BreastSubtypeLib.rois.regions import compute_rois
-
-    config = config or PreprocessingConfig()
-    rois = compute_rois(
-        image, tumour_mask, rim_mm=config.rim_mm, peri_mm=config.peri_mm, mask_source=mask_source
-    )
-    return prepare_model_input(image, rois.labelmap, config, source=source), rois
-
-
 def stack_model_inputs(model_inputs: Sequence[ModelInput]) -> tuple[np.ndarray, np.ndarray]:
     """A batch for the network: arrays (B, 4, D, H, W) and scalars (B, n)."""
     return (np.stack([m.array for m in model_inputs]), np.stack([m.scalars for m in model_inputs]))
 
 
-def crop_map_to_input_grid(crop_map: np.ndarray, model_input: ModelInput, image: sitk.Image) -> sitk.Image:
-    """A map on the crop grid (D, H, W) → float32 image on ``image``'s exact grid, zero outside the crop.
+def crop_map_on_input_box(
+    crop_map: np.ndarray, model_input: ModelInput, image: sitk.Image
+) -> tuple[np.ndarray, tuple[int, int, int]] | None:
+    """A map on the crop grid (D, H, W) resampled (linearly) onto the input voxels the crop covers.
 
-    Only the input's index box covering the crop is resampled (linearly), then pasted into a zero
-    image, so the cost follows the crop, not the volume.
+    Returns (float32 values indexed [k, j, i] of that index box, the box's first index (i, j, k)),
+    or None when the crop lies outside the image. The cost follows the crop, not the volume.
     """
     reference = model_input.crop_reference
     crop_map = np.asarray(crop_map, dtype=np.float32)
@@ -223,11 +192,6 @@ def crop_map_to_input_grid(crop_map: np.ndarray, model_input: ModelInput, image:
             f"crop map of shape {crop_map.shape} does not match the crop grid "
             f"{tuple(reversed(reference.GetSize()))}"
         )
-    crop_image = sitk.GetImageFromArray(crop_map)
-    crop_image.CopyInformation(reference)
-
-    full = sitk.Image(image.GetSize(), sitk.sitkFloat32)
-    full.CopyInformation(image)
     # The crop's outer voxel faces (continuous index -0.5 .. n-0.5) bound what it can paint.
     size = np.asarray(reference.GetSize(), dtype=float)
     corners = [[-0.5 + c * s for c, s in zip(corner, size)] for corner in np.ndindex(2, 2, 2)]
@@ -242,15 +206,35 @@ def crop_map_to_input_grid(crop_map: np.ndarray, model_input: ModelInput, image:
     lower = np.maximum(np.floor(indices.min(axis=0)).astype(int), 0)
     upper = np.minimum(np.ceil(indices.max(axis=0)).astype(int), np.asarray(image.GetSize()) - 1)
     if np.any(upper < lower):
-        return full  # the crop lies outside the image
+        return None
+    crop_image = sitk.GetImageFromArray(crop_map)
+    crop_image.CopyInformation(reference)
     box = sitk.Image([int(hi - lo + 1) for hi, lo in zip(upper, lower)], sitk.sitkFloat32)
     box.SetSpacing(image.GetSpacing())
     box.SetDirection(image.GetDirection())
     box.SetOrigin(image.TransformIndexToPhysicalPoint([int(v) for v in lower]))
     resampled = sitk.Resample(crop_image, box, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    full[
-        int(lower[0]) : int(upper[0]) + 1,
-        int(lower[1]) : int(upper[1]) + 1,
-        int(lower[2]) : int(upper[2]) + 1,
-    ] = resampled
+    return sitk.GetArrayFromImage(resampled), tuple(int(v) for v in lower)
+
+
+def input_grid_from_box(values: np.ndarray, lower_ijk: Sequence[int], image: sitk.Image) -> sitk.Image:
+    """``values`` ([k, j, i], any pixel type) placed at ``lower_ijk`` in a zero image on ``image``'s exact grid.
+
+    One padding pass in C++ (no full-volume zero image pasted into afterwards), then the input's own
+    origin, spacing and direction copied, so the result overlays the input voxel for voxel.
+    """
+    box = sitk.GetImageFromArray(values)
+    upper_pad = [int(n - lo - b) for n, lo, b in zip(image.GetSize(), lower_ijk, box.GetSize())]
+    full = sitk.ConstantPad(box, [int(v) for v in lower_ijk], upper_pad, 0.0)
+    full.CopyInformation(image)
     return full
+
+
+def crop_map_to_input_grid(crop_map: np.ndarray, model_input: ModelInput, image: sitk.Image) -> sitk.Image:
+    """A map on the crop grid (D, H, W) → float32 image on ``image``'s exact grid, zero outside the crop."""
+    found = crop_map_on_input_box(crop_map, model_input, image)
+    if found is None:
+        empty = sitk.Image(image.GetSize(), sitk.sitkFloat32)
+        empty.CopyInformation(image)
+        return empty
+    return input_grid_from_box(*found, image)

@@ -41,7 +41,7 @@ from skimage.filters import threshold_otsu
 
 from BreastSubtypeLib.errors import TumourSegmentationError
 from BreastSubtypeLib.imaging.geometry import physical_to_continuous_index, ras_to_lps
-from BreastSubtypeLib.rois.regions import tissue_threshold
+from BreastSubtypeLib.rois.regions import MIN_TUMOUR_VOLUME_ML, tissue_threshold
 
 START_RADIUS_MM = 8.0
 FIT_FRACTION = 0.7  # the region must end within this fraction of the Otsu ball's radius
@@ -60,7 +60,6 @@ ENCLOSED_FRACTION = 0.8  # rays that must meet the wall for the centre to count 
 WALL_SEARCH_MM = 2.0  # how far past a ray's crossing the wall component is looked for
 WALL_SHARE = 0.1  # a component met by fewer of the rays (a crossing vessel) is not the wall
 DARK_CENTRE_FRACTION = 0.25  # a seed this dark against the lesion lies in its non-enhancing centre
-MIN_VOLUME_ML = 0.02  # a 3.4 mm sphere: smaller is noise or a vessel cross-section
 
 
 @dataclass
@@ -379,7 +378,7 @@ def segment_tumour_from_seed(
             f"The region grown from the seed reached its {bound_mm:g} mm bound (it leaked into enhancing "
             "parenchyma or vessels); draw a box around the lesion or segment it by hand."
         )
-    if volume_ml < MIN_VOLUME_ML:
+    if volume_ml < MIN_TUMOUR_VOLUME_ML:
         raise TumourSegmentationError(
             f"The enhancing region at the seed is only {volume_ml * 1000:.0f} mm³, too small for a mass; "
             "click inside the lesion or segment it by hand."

@@ -29,6 +29,8 @@ from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL, RIM, ROI_NAMES
 from BreastSubtypeLib.rois.lesions import rank_lesions
 
 MAX_WIDTH_MM = 50.0
+# A tumour smaller than this (a 3.4 mm sphere) is noise or a vessel cross-section: nothing to characterise.
+MIN_TUMOUR_VOLUME_ML = 0.02
 # Below this many voxels a lesion has no meaningful core/rim split; we still compute it, with a warning.
 FEW_VOXELS = 30
 # Air vs tissue: air is noise around zero, while even fat-suppressed fat keeps a sizeable fraction of the
