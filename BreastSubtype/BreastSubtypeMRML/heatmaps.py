@@ -13,7 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from BreastSubtypeLib.reports.colormaps import lookup_table
-from BreastSubtypeMRML.volumes import sitk_from_volume_node, volume_node_from_sitk
+from BreastSubtypeMRML.volumes import volume_node_from_sitk
 
 COLOR_NODE_PREFIX = "BreastSubtype "
 
@@ -26,6 +26,7 @@ def perceptual_color_node(scene, colormap: str = "inferno"):
         return existing
     table = lookup_table(colormap) / 255.0
     node = scene.CreateNodeByClass("vtkMRMLColorTableNode")
+    node.UnRegister(None)  # CreateNodeByClass returns an owned reference; the Python object holds one
     node.SetName(name)
     node.SetTypeToUser()
     node.SetNumberOfColors(len(table))
@@ -73,9 +74,16 @@ def apply_heatmap_display(volume_node, display: HeatmapDisplay, colormap: str = 
 
 
 def set_heatmap_threshold(volume_node, threshold_fraction: float) -> HeatmapDisplay:
-    """Move the threshold of an existing heatmap node to a fraction of its value range."""
-    display = display_range(sitk_from_volume_node(volume_node), threshold_fraction)
+    """Move the threshold of an existing heatmap node to a fraction of its value range.
+
+    The range is the window :func:`apply_heatmap_display` fixed from the data, so a slider tick
+    reads no voxel (a full-volume conversion per tick made the slider lag on large volumes).
+    """
+    if not 0.0 <= threshold_fraction <= 1.0:
+        raise ValueError(f"threshold_fraction must be in [0, 1], got {threshold_fraction}.")
     display_node = volume_node.GetDisplayNode()
+    low, high = display_node.GetWindowLevelMin(), display_node.GetWindowLevelMax()
+    display = HeatmapDisplay(low, high, low + threshold_fraction * (high - low))
     display_node.SetLowerThreshold(display.threshold)
     display_node.SetUpperThreshold(display.window_max)
     return display
@@ -98,11 +106,21 @@ def show_overlay(scene, background_volume_node, heatmap_volume_node, opacity: fl
     """
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be in [0, 1], got {opacity}.")
-    composites = scene.GetNodesByClass("vtkMRMLSliceCompositeNode")
-    for index in range(composites.GetNumberOfItems()):
-        composite = composites.GetItemAsObject(index)
+    count = scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")  # no collection to release
+    for index in range(count):
+        composite = scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode")
         if background_volume_node is not None:
             composite.SetBackgroundVolumeID(background_volume_node.GetID())
         composite.SetForegroundVolumeID(heatmap_volume_node.GetID() if heatmap_volume_node else None)
         composite.SetForegroundOpacity(opacity)
-    return composites.GetNumberOfItems()
+    return count
+
+
+def set_overlay_opacity(scene, opacity: float) -> int:
+    """Only the foreground opacity of every slice view (the opacity slider: nothing else changes)."""
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1], got {opacity}.")
+    count = scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")
+    for index in range(count):
+        scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode").SetForegroundOpacity(opacity)
+    return count

@@ -21,6 +21,10 @@ from BreastSubtypeMRML.volumes import array_from_volume_node, sitk_from_volume_n
 TUMOUR_SEGMENT_ID = "tumour"
 ROI_SEGMENT_IDS = {CORE: "core", RIM: "rim", PERITUMORAL: "peritumoral"}
 TUMOUR_COLOR_RGB = (0.35, 0.80, 0.40)  # green: apart from the red/yellow/blue ROI bands
+# The terminology file Resources/Terminology/BreastSubtype-SegmentationCategoryTypeModifier.json
+# (loaded by the Slicer module at startup) defines this context, so Slicer's terminology selector
+# finds the private ROI modifiers below; Testing/mrml checks the two agree.
+TERMINOLOGY_CONTEXT = "Segmentation category and type - BreastSubtype"
 
 # (coding scheme designator, code value, code meaning)
 _CATEGORY = ("SCT", "49755003", "Morphologically Altered Structure")
@@ -48,7 +52,7 @@ def _set_code(code_object, code: tuple[str, str, str]) -> None:
 def terminology_string(modifier: tuple[str, str, str] | None = None) -> str:
     """A serialised terminology entry: neoplasm of the breast, optionally with a ROI modifier."""
     entry = slicer.vtkSlicerTerminologyEntry()
-    entry.SetTerminologyContextName("Segmentation category and type - DICOM master list")
+    entry.SetTerminologyContextName(TERMINOLOGY_CONTEXT)
     entry.SetRegionContextName("Anatomic codes - DICOM master list")
     _set_code(entry.GetCategoryObject(), _CATEGORY)
     _set_code(entry.GetTypeObject(), _NEOPLASM)

@@ -19,10 +19,10 @@ sys.path.insert(0, str(HERE.parents[1]))
 if importlib.util.find_spec("BreastSubtypeLib.cli.predict_command") is None:
     pytest.skip("the predict command does not exist yet", allow_module_level=True)
 
-from BreastSubtypeProcess import BackgroundProcess  # noqa: E402
 from predict_helpers import random_model_package, small_case  # noqa: E402
 
 from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL  # noqa: E402
+from BreastSubtypeModuleLib.process import BackgroundProcess  # noqa: E402
 from BreastSubtypeMRML import pipeline, results, segments, tables, volumes  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "BreastSubtype"))
-from BreastSubtypeProcess import BackgroundProcess, ProgressUpdate, parse_progress_line  # noqa: E402
+from BreastSubtypeModuleLib.process import BackgroundProcess, ProgressUpdate, parse_progress_line  # noqa: E402
 
 
 def test_progress_lines_are_parsed_and_other_lines_ignored():
@@ -67,3 +67,58 @@ def test_second_start_while_running_is_refused():
             process.start([sys.executable, "-c", "pass"])
     finally:
         process.cancel()
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_cancel_kills_the_interpreter_a_launcher_started(tmp_path):
+    """PythonSlicer is a launcher whose child runs the prediction (as on Windows): Cancel must stop
+    both, even when the child left the launcher's process group (killpg alone would miss it)."""
+    pid_file = tmp_path / "interpreter.pid"
+    interpreter = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    launcher = (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {interpreter!r}], start_new_session=True)\n"
+        "print('{\"progress\": 0.1}', flush=True)\n"
+        "child.wait()\n"
+    )
+    process = BackgroundProcess()
+    process.start([sys.executable, "-c", launcher])
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the interpreter did not start"
+        time.sleep(0.05)
+    interpreter_pid = int(pid_file.read_text())
+    assert _alive(interpreter_pid)
+    process.cancel()
+    deadline = time.monotonic() + 10
+    while _alive(interpreter_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(interpreter_pid)
+    assert not process.running and process.cancelled
+
+
+def test_log_lines_reach_the_panel_and_progress_lines_do_not():
+    script = (
+        "import json, sys\n"
+        "print('Loading model demo 0.2.0', flush=True)\n"
+        "print(json.dumps({'progress': 0.5, 'stage': 'ROIs'}), flush=True)\n"
+        "print('warning: the lesion touches the border', file=sys.stderr, flush=True)\n"
+        "sys.stderr.write('predict:  10%|#   |\\rpredict: 100%|####|\\n')\n"
+    )
+    process = BackgroundProcess()
+    process.start([sys.executable, "-c", script])
+    updates = _poll_until_done(process)
+    assert updates == [ProgressUpdate(0.5, "ROIs")]
+    log = process.take_log()
+    assert sorted(log) == sorted(
+        ["Loading model demo 0.2.0", "warning: the lesion touches the border", "predict: 100%|####|"]
+    )
+    assert process.take_log() == []

@@ -1,4 +1,8 @@
-"""The module's state: one typed parameter node, bound to the .ui by ``SlicerParameterName``."""
+"""The module's state: one typed parameter node, bound to the .ui by ``SlicerParameterName``.
+
+Widgets bound here are never connected to by hand: the widget reacts to the parameter node's
+ModifiedEvent, which fires after the connector has stored the new value (a signal connected to
+the widget directly could run before the connector and read the previous value)."""
 
 from __future__ import annotations
 
