@@ -25,11 +25,11 @@ from pathlib import Path
 
 from BreastSubtypeLib.atomic import write_text_atomic
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.tasks import RECEPTORS
 
 REQUIRED_COLUMNS = ("case_id", "image", "mask", "er", "pr", "her2", "ki67")
 OPTIONAL_COLUMNS = ("split", "patient_id")
 SPLITS = ("train", "val", "test")
-RECEPTORS = ("er", "pr", "her2")
 
 
 @dataclass(frozen=True)

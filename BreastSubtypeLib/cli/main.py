@@ -1,6 +1,6 @@
 """Entry point of ``breast-subtype``.
 
-Exit status: 0 success, 2 bad input (one line on stderr naming the problem, nothing written),
+Exit status: 0 success, 2 bad input (one line on stderr per problem, naming it; nothing written),
 1 internal error, 130 interrupted. Each sub-command lives in its own module exposing
 ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; heavy imports happen inside ``run``.
 """
@@ -14,13 +14,14 @@ import re
 import sys
 
 from BreastSubtypeLib import __version__
-from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.errors import BadCasesError, BadInputError
 
 # name -> module; order is the order shown in --help.
 COMMANDS = {
     "phantom": "BreastSubtypeLib.cli.phantom_command",
     "roi": "BreastSubtypeLib.cli.roi_command",
     "predict": "BreastSubtypeLib.cli.predict_command",
+    "merge": "BreastSubtypeLib.cli.merge_command",
     "demo": "BreastSubtypeLib.cli.demo_command",
     "models": "BreastSubtypeLib.cli.models_command",
     "web": "BreastSubtypeLib.cli.web_command",
@@ -71,8 +72,10 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
     try:
         return int(args._run(args) or 0)
     except BadInputError as exc:
-        message = " ".join(str(exc).split())  # always one line
-        print(f"{prog} {args.command}: error: {message}", file=sys.stderr)
+        # One line per problem: one for a bad input, one per case for a cohort with bad cases.
+        lines = exc.lines() if isinstance(exc, BadCasesError) else [str(exc)]
+        for line in lines:
+            print(f"{prog} {args.command}: error: {' '.join(line.split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog} {args.command}: interrupted", file=sys.stderr)

@@ -1,4 +1,12 @@
-"""Device choice: ``auto`` = CUDA, then Apple MPS, then CPU. Mixed precision on GPU only."""
+"""Device choice: ``auto`` = CUDA, then Apple MPS, then CPU; and THE precision rule.
+
+Predictions (inference, and training's evaluation, which must give the same figures) run in fp16
+autocast on a GPU and in float32 on the CPU. Training steps use fp16 only on CUDA, where the loss
+can be scaled (MPS has no float64 for the gradient scaler), so an MPS training step is float32.
+
+>>> select_device("cpu").type, mixed_precision(select_device("cpu"))
+('cpu', False)
+"""
 
 from __future__ import annotations
 
@@ -35,11 +43,16 @@ def select_device(requested: str = "auto"):
     return torch.device(name)
 
 
-def autocast_context(device):
-    """fp16 autocast on CUDA/MPS, a no-op on CPU (bf16 on CPU is slower here and changes results)."""
+def mixed_precision(device, *, training: bool = False) -> bool:
+    """Whether fp16 autocast applies on ``device`` (see the module docstring)."""
+    return device.type == "cuda" or (device.type == "mps" and not training)
+
+
+def autocast_context(device, *, training: bool = False):
+    """fp16 autocast where ``mixed_precision``, else a no-op (bf16 on CPU is slower here and changes results)."""
     import torch
 
-    if device.type in ("cuda", "mps"):
+    if mixed_precision(device, training=training):
         return torch.autocast(device_type=device.type, dtype=torch.float16)
     return contextlib.nullcontext()
 

@@ -156,21 +156,30 @@ def _network_data_format(network_config: NetworkConfig, preprocessing: Preproces
     return {"inputs": inputs, "outputs": outputs}
 
 
-def _library_versions() -> dict[str, str]:
-    import monai
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a package is written with (recorded in its metadata).
+
+    MONAI is recorded when present (the training package uses it; inference never imports it).
+    """
     import numpy
     import safetensors
     import SimpleITK
     import torch
 
-    return {
-        "monai": monai.__version__,
+    versions = {
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "safetensors": safetensors.__version__,
         "SimpleITK": SimpleITK.Version_VersionString(),
         "python": platform.python_version(),
     }
+    try:
+        import monai
+    except ImportError:
+        pass
+    else:
+        versions["monai"] = monai.__version__
+    return versions
 
 
 def _bundle_metadata(
@@ -180,7 +189,7 @@ def _bundle_metadata(
     preprocessing: PreprocessingConfig,
     weights_sha256: str,
 ) -> dict[str, Any]:
-    versions = _library_versions()
+    versions = library_versions()
     ours = {
         **metadata,
         "format_version": FORMAT_VERSION,
@@ -205,7 +214,7 @@ def _bundle_metadata(
         "schema": MONAI_METADATA_SCHEMA,
         "version": str(metadata["version"]),
         "changelog": changelog,
-        "monai_version": versions["monai"],
+        "monai_version": versions.get("monai", "not installed"),
         "pytorch_version": versions["torch"].split("+")[0],
         "numpy_version": versions["numpy"],
         "optional_packages_version": {k: versions[k] for k in ("safetensors", "SimpleITK")},

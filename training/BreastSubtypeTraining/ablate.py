@@ -18,7 +18,10 @@ from pathlib import Path
 
 from BreastSubtypeLib.atomic import write_text_atomic
 from BreastSubtypeLib.errors import BadInputError
-from BreastSubtypeTraining.losses import CLASSIFICATION_TASKS
+from BreastSubtypeLib.model.config import ABLATIONS
+from BreastSubtypeLib.tasks import RECEPTORS
+from BreastSubtypeTraining.splits import training_splits
+from BreastSubtypeTraining.train import fit
 
 # What each variant removes, in the paper's words (SPEC §1).
 DESCRIPTIONS = {
@@ -32,7 +35,7 @@ DESCRIPTIONS = {
 }
 CSV_COLUMNS = (
     "variant", "description",
-    *(f"{prefix}_{task}" for task in CLASSIFICATION_TASKS for prefix in ("auc", "ci_low", "ci_high")),
+    *(f"{prefix}_{task}" for task in RECEPTORS for prefix in ("auc", "ci_low", "ci_high")),
     "mean_auc", "ki67_mae", "epochs_run", "training_seconds",
 )  # fmt: skip
 
@@ -42,7 +45,7 @@ def table_rows(results: dict[str, dict]) -> list[dict]:
     for variant, result in results.items():
         test = result.get("test", {})
         row = {"variant": variant, "description": DESCRIPTIONS.get(variant, variant)}
-        for task in CLASSIFICATION_TASKS:
+        for task in RECEPTORS:
             entry = test.get(task, {})
             row.update({f"auc_{task}": entry.get("auc"), f"ci_low_{task}": entry.get("ci_low"),
                         f"ci_high_{task}": entry.get("ci_high")})  # fmt: skip
@@ -77,7 +80,7 @@ def markdown_table(rows: list[dict], ceiling: dict | None = None) -> str:
     if ceiling:
         cells = [
             f"{_f(ceiling[t]['auc'])} ({_f(ceiling[t]['ci_low'])}–{_f(ceiling[t]['ci_high'])})"
-            for t in CLASSIFICATION_TASKS
+            for t in RECEPTORS
         ]
         lines.append(
             f"| achievable (phantom truth) | {' | '.join(cells)} | {_f(ceiling.get('mean_auc'))} "
@@ -96,9 +99,6 @@ def run_ablations(
     truth_csv: str | Path | None = None,
     progress=None,
 ) -> list[dict]:
-    from BreastSubtypeLib.model.config import ABLATIONS
-    from BreastSubtypeTraining.train import assign_splits, fit
-
     variants = list(variants or ABLATIONS)
     unknown = [v for v in variants if v not in ABLATIONS]
     if unknown:
@@ -107,7 +107,7 @@ def run_ablations(
         )
     out_dir = Path(out_dir)
     # Fix the splits once, so every variant sees exactly the same train/val/test cases.
-    splits = assign_splits(rows, config)
+    splits = training_splits(rows, fractions=config.split_ratios, seed=config.seed)
     fixed_rows = [row for name in ("train", "val", "test") for row in splits[name]]
     shared = dataclasses.replace(config, cache_dir=config.cache_dir or str(out_dir / "cache"))
     results = {}
@@ -121,7 +121,6 @@ def run_ablations(
                 device=device,
                 resume=True,
                 truth_csv=truth_csv,
-                export=False,
             )
         results[variant] = json.loads((variant_dir / "metrics.json").read_text(encoding="utf-8"))
         if progress is not None:

@@ -2,7 +2,8 @@
 SVM 0.746 mean AUC).
 
 PyRadiomics first-order, shape and GLCM features from the same core, rim and peritumoral ROIs the
-network sees (``dataset.case_rois``: one ROI implementation for both), each prefixed by its region.
+network sees (the case pipeline of inference, ``BreastSubtypeLib.preprocessing.case``: the same
+checks and ROIs for both), each prefixed by its region.
 Per case they are cached as JSON (atomic, keyed by files, ROI widths and extraction settings), so a
 rerun or a second fold layout costs no extraction. Models, per task and per outer fold (the SAME
 folds as the network's cross-validation, ``splits.cross_validation_folds``): median imputation,
@@ -31,10 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from BreastSubtypeLib.atomic import write_text_atomic
-from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.errors import BadCasesError, BadInputError
+from BreastSubtypeLib.model.config import PreprocessingConfig
+from BreastSubtypeLib.preprocessing.case import case_rois, check_case, read_case
 from BreastSubtypeLib.progress import ProgressCallback, report, scaled
 from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL, RIM
-from BreastSubtypeTraining.dataset import case_rois, file_signature
+from BreastSubtypeLib.tasks import RECEPTORS
+from BreastSubtypeTraining.dataset import file_signature
 from BreastSubtypeTraining.manifest import ManifestRow
 from BreastSubtypeTraining.metrics import bootstrap_auc, regression_metrics, roc_auc
 from BreastSubtypeTraining.splits import Fold
@@ -47,7 +51,6 @@ RADIOMICS_SETTINGS = {"normalize": True, "normalizeScale": 100, "binWidth": 10, 
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 ALPHA_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 CLASSIFIERS = ("lr", "svm")
-RECEPTOR_TASKS = ("er", "pr", "her2")
 
 
 def _extractor():
@@ -83,7 +86,9 @@ def _feature_key(row: ManifestRow, rim_mm: float, peri_mm: float, version: str) 
 
 def extract_case_features(row: ManifestRow, extractor, *, rim_mm: float, peri_mm: float) -> dict[str, float]:
     """``{region}_{pyradiomics feature name}`` -> value for one case; NaN for a region too small to measure."""
-    image, rois = case_rois(row, rim_mm, peri_mm)
+    checked = check_case(read_case(row.image, row.mask))
+    rois = case_rois(checked, PreprocessingConfig(rim_mm=rim_mm, peri_mm=peri_mm))
+    image = checked.image
     features: dict[str, float] = {}
     for region, label in REGION_LABELS.items():
         try:
@@ -118,7 +123,7 @@ def extract_features(
         try:
             features = extract_case_features(row, extractor, rim_mm=rim_mm, peri_mm=peri_mm)
         except BadInputError as exc:
-            bad[row.case_id] = " ".join(str(exc).split())
+            bad[row.case_id] = str(exc)
             continue
         # NaN is not JSON: keep it as null.
         safe = {k: (v if math.isfinite(v) else None) for k, v in features.items()}
@@ -126,8 +131,7 @@ def extract_features(
         table[row.case_id] = json.loads(json.dumps(safe))
     report(progress, 1.0, "radiomics features done")
     if bad:
-        listing = "; ".join(f"case {case}: {why}" for case, why in bad.items())
-        raise BadInputError(f"{len(bad)} case(s) cannot be used for radiomics: {listing}")
+        raise BadCasesError(bad, "no radiomics baseline was computed")
     return table
 
 
@@ -279,7 +283,7 @@ def run_radiomics_baseline(
         "models": {},
     }
     predictions: list[tuple[str, str, str, float]] = []
-    jobs = [(kind, task) for kind in CLASSIFIERS for task in RECEPTOR_TASKS] + [("ridge", "ki67_percent")]
+    jobs = [(kind, task) for kind in CLASSIFIERS for task in RECEPTORS] + [("ridge", "ki67_percent")]
     for step, (kind, task) in enumerate(jobs):
         report(progress, 0.8 + 0.2 * step / len(jobs), f"{kind} {task}")
         oof = _out_of_fold(table, rows_by_id, folds, names, task, kind, seed, c_grid)
@@ -295,7 +299,7 @@ def run_radiomics_baseline(
         predictions += [(c, kind, task, s) for c, s in zip(case_ids, scores)]
     summary = {}
     for kind in CLASSIFIERS:
-        aucs = [results["models"][kind][t]["auc"] for t in RECEPTOR_TASKS]
+        aucs = [results["models"][kind][t]["auc"] for t in RECEPTORS]
         finite = [a for a in aucs if a is not None]
         summary[kind] = {"mean_auc": float(np.mean(finite)) if len(finite) == len(aucs) else None}
     summary["ridge"] = {"ki67_mae": results["models"]["ridge"]["ki67_percent"]["mae"]}
@@ -314,7 +318,7 @@ def _write_outputs(out_dir: Path, results: dict, predictions: list) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "task", "metric", "value", "ci_low", "ci_high", "n"])
     for kind in CLASSIFIERS:
-        for task in RECEPTOR_TASKS:
+        for task in RECEPTORS:
             m = results["models"][kind][task]
             writer.writerow(
                 [kind, task, "auc", _fmt(m["auc"], 4), _fmt(m["ci_low"], 4), _fmt(m["ci_high"], 4), m["n"]]
@@ -337,7 +341,7 @@ def _write_outputs(out_dir: Path, results: dict, predictions: list) -> None:
     titles = {"lr": "Radiomics logistic regression", "svm": "Radiomics SVM (RBF)"}
     for kind in CLASSIFIERS:
         cells = []
-        for task in RECEPTOR_TASKS:
+        for task in RECEPTORS:
             m = results["models"][kind][task]
             cells.append(f"{_fmt(m['auc'])} ({_fmt(m['ci_low'], 2)}-{_fmt(m['ci_high'], 2)})")
         lines.append(

@@ -4,7 +4,7 @@ Exit status as ``breast-subtype``: 0 success, 2 bad input (one line on stderr na
 1 internal error, 130 interrupted. torch is imported only by the command that runs, never for
 ``--help``. Multi-GPU: ``torchrun --nproc_per_node=N -m BreastSubtypeTraining.cli fit ...``.
 
-    breast-subtype-train fit --manifest M.csv --out DIR [--config C.yaml] [--epochs N] [--device auto|cpu|cuda] [--resume]
+    breast-subtype-train fit --manifest M.csv --out DIR [--config C.yaml] [--epochs N] [--device auto|cpu|cuda|mps] [--resume]
     breast-subtype-train evaluate --model DIR --manifest M.csv --out DIR
     breast-subtype-train cv --manifest M.csv --out DIR [--k 5]
     breast-subtype-train ablate --manifest M.csv --out DIR [--variants full,no_peritumoral]
@@ -21,8 +21,12 @@ from pathlib import Path
 
 from BreastSubtypeLib.cli.main import OneLineErrorParser, run_command
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.inference.device import DEVICE_CHOICES
 
 PROG = "breast-subtype-train"
+TRUTH_HELP = (
+    "phantom generator's truth.csv (default: a truth.csv beside the manifest with the generator's columns)"
+)
 
 
 def _manifest_rows(path: str):
@@ -32,18 +36,14 @@ def _manifest_rows(path: str):
 
 
 def _truth_for(args) -> Path | None:
-    """The phantom generator's truth.csv: given explicitly, or found beside the manifest."""
-    if getattr(args, "truth", None):
-        truth = Path(args.truth)
-        if not truth.is_file():
-            raise BadInputError(f"{truth}: phantom truth file not found.")
-        return truth
-    beside = Path(args.manifest).parent / "truth.csv"
-    return beside if beside.is_file() else None
+    """The phantom generator's truth file: ``--truth``, or a generator's truth.csv beside the manifest."""
+    from BreastSubtypeTraining.evaluate import phantom_truth_file
+
+    return phantom_truth_file(args.manifest, getattr(args, "truth", None))
 
 
 def _config(args):
-    from BreastSubtypeTraining.train import load_training_config
+    from BreastSubtypeTraining.config import load_training_config
 
     return load_training_config(
         args.config,
@@ -60,18 +60,29 @@ def _progress(description: str):
 
 
 def run_fit(args) -> int:
-    from BreastSubtypeTraining.train import fit
+    """Train (``train.fit``), then write the package (``export.export_run``) from the saved weights."""
+    from BreastSubtypeTraining.export import export_run
+    from BreastSubtypeTraining.train import AfterTrainingError, fit
 
+    config = _config(args)
     rows = _manifest_rows(args.manifest)
-    result = fit(
-        rows, args.out, _config(args), device=args.device, resume=args.resume, truth_csv=_truth_for(args)
+    result = fit(rows, args.out, config, device=args.device, resume=args.resume, truth_csv=_truth_for(args))
+    if not result.metrics:  # a torchrun worker: rank 0 writes the package
+        return 0
+    package = Path(args.out) / "model"
+    try:
+        export_run(args.out, package)
+    except Exception as exc:
+        raise AfterTrainingError(
+            f"training finished and its weights and figures are saved in {args.out}, but writing the model "
+            f"package failed ({type(exc).__name__}: {exc}); write it with: {PROG} export --run {args.out} "
+            f"--out {package}"
+        ) from exc
+    test = result.metrics.get("test") or result.metrics.get("val", {})
+    print(
+        f"model package: {package} (best epoch {result.best_epoch} of {result.epochs_run}; "
+        f"mean AUC {test.get('mean_auc', float('nan')):.3f}, Ki-67 MAE {test['ki67_percent']['mae']:.1f} points)"
     )
-    if result.model_dir is not None:
-        test = result.metrics.get("test") or result.metrics.get("val", {})
-        print(
-            f"model package: {result.model_dir} (best epoch {result.best_epoch} of {result.epochs_run}; "
-            f"mean AUC {test.get('mean_auc', float('nan')):.3f}, Ki-67 MAE {test['ki67_percent']['mae']:.1f} points)"
-        )
     return 0
 
 
@@ -200,10 +211,10 @@ def _training_arguments(parser, *, epochs: bool = True) -> None:
     parser.add_argument("--config", help="training config YAML (see BreastSubtypeTraining/configs/)")
     if epochs:
         parser.add_argument("--epochs", type=int, help="override the config's number of epochs")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--cache-dir", help="crop cache folder to share between runs (default: OUT/cache)")
-    parser.add_argument("--truth", help="phantom truth.csv (default: truth.csv beside the manifest, if any)")
+    parser.add_argument("--truth", help=TRUTH_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,10 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, help="model package folder or zip")
     evaluate.add_argument("--manifest", required=True)
     evaluate.add_argument("--out", required=True)
-    evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    evaluate.add_argument(
-        "--truth", help="phantom truth.csv (default: truth.csv beside the manifest, if any)"
-    )
+    evaluate.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    evaluate.add_argument("--truth", help=TRUTH_HELP)
     evaluate.set_defaults(_run=run_evaluate)
 
     cv = sub.add_parser("cv", help="patient-level stratified k-fold cross-validation")

@@ -18,8 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from BreastSubtypeLib.atomic import write_text_atomic
+from BreastSubtypeLib.json_data import write_json
+from BreastSubtypeLib.tasks import RECEPTORS
 from BreastSubtypeTraining import metrics
-from BreastSubtypeTraining.losses import CLASSIFICATION_TASKS
+from BreastSubtypeTraining.splits import cross_validation_folds
+from BreastSubtypeTraining.train import fit
 
 
 def read_predictions_csv(path: str | Path) -> dict:
@@ -41,10 +44,10 @@ def summarise_folds(fold_metrics: Sequence[dict], pooled: dict, *, n_boot: int, 
     for index, result in enumerate(fold_metrics):
         test = result.get("test", {})
         entry = {"fold": index, "mean_auc": test.get("mean_auc")}
-        entry.update({f"auc_{task}": test.get(task, {}).get("auc") for task in CLASSIFICATION_TASKS})
+        entry.update({f"auc_{task}": test.get(task, {}).get("auc") for task in RECEPTORS})
         entry["ki67_mae"] = test.get("ki67_percent", {}).get("mae")
         summary["per_fold"].append(entry)
-    for key in ("mean_auc", *(f"auc_{t}" for t in CLASSIFICATION_TASKS), "ki67_mae"):
+    for key in ("mean_auc", *(f"auc_{t}" for t in RECEPTORS), "ki67_mae"):
         values = [e[key] for e in summary["per_fold"] if e[key] is not None and not math.isnan(e[key])]
         summary[key] = {
             "mean": float(np.mean(values)) if values else math.nan,
@@ -52,7 +55,7 @@ def summarise_folds(fold_metrics: Sequence[dict], pooled: dict, *, n_boot: int, 
         }
     summary["pooled"] = {
         task: metrics.bootstrap_auc(pooled[task], pooled[f"p_{task}"], n_boot=n_boot, seed=seed)
-        for task in CLASSIFICATION_TASKS
+        for task in RECEPTORS
     }
     summary["pooled"]["ki67_percent"] = metrics.regression_metrics(
         pooled["ki67_percent"], pooled["ki67_predicted"]
@@ -71,10 +74,6 @@ def run_cv(
     progress=None,
 ) -> dict:
     """Train and evaluate one model per fold; writes ``DIR/cv_summary.json`` and ``DIR/cv.md``."""
-    from BreastSubtypeTraining.evaluate import write_json
-    from BreastSubtypeTraining.splits import cross_validation_folds
-    from BreastSubtypeTraining.train import fit
-
     out_dir = Path(out_dir)
     folds = cross_validation_folds(list(rows), k=k, seed=config.seed)
     # One crop cache for all folds: every case is preprocessed once.
@@ -89,7 +88,7 @@ def run_cv(
         }
         fold_rows = [dataclasses.replace(row, split=split_of[row.case_id]) for row in rows]
         if not (fold_dir / "metrics.json").is_file():
-            fit(fold_rows, fold_dir, config, device=device, resume=True, truth_csv=truth_csv, export=False)
+            fit(fold_rows, fold_dir, config, device=device, resume=True, truth_csv=truth_csv)
         fold_metrics.append(json.loads((fold_dir / "metrics.json").read_text(encoding="utf-8")))
         pooled_parts.append(read_predictions_csv(fold_dir / "predictions_test.csv"))
         if progress is not None:

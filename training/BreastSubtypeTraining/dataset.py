@@ -1,16 +1,18 @@
-"""Cases of a manifest as network inputs, each computed once and cached on disk.
+"""Cases of a manifest as network inputs, each computed once and cached on disk; their loaders.
 
-A case's input is made by the same steps inference uses (``BreastSubtypeLib``): read image and
-mask with their geometry, align the mask to the image grid, compute core/rim/peritumoral ROIs
-(widths ``rim_mm``/``peri_mm`` from the preprocessing config), crop and normalise. The result is
-cached in ``cache_dir`` as ``{case_id}.{key}.npz``, the key hashing the image and mask paths,
-their sizes and modification times and the preprocessing config: change any and the case is
-recomputed, otherwise it is read back. Writes are atomic, so an interrupted run resumes with the
+A case's input is made by THE case pipeline of inference (``BreastSubtypeLib.preprocessing.case``:
+read with geometry, validate, align, core/rim/peritumoral ROIs at the preprocessing config's
+widths, lesion checks, crop and normalise), so training accepts exactly the cases ``predict``
+accepts and computes the same numbers. The result is cached in ``cache_dir`` as
+``{case_id}.{key}.npz``, the key hashing the image and mask paths, their sizes and modification
+times and the preprocessing config: change any and the case is recomputed, otherwise it is read
+back (a cached case passed the checks). Writes are atomic, so an interrupted run resumes with the
 cases it finished. Labels are not cached (relabelling a manifest costs nothing).
 
-Bad cases: every case is attempted; then, by default, one ``BadInputError`` names every case that
-failed and why (the good ones stay cached, so the rerun after fixing the manifest is quick).
-With ``skip_bad_cases=True`` they are left out with a warning instead and listed in ``skipped``.
+Bad cases: every case is attempted; then, by default, one ``BadCasesError`` names every case that
+failed and why, one line each (the good ones stay cached, so the rerun after fixing the manifest
+is quick). With ``skip_bad_cases=True`` they are left out with a warning instead and listed in
+``skipped``.
 
 >>> data = CachedCropDataset(rows, PreprocessingConfig(), "cache")  # doctest: +SKIP
 >>> item = data[0]; item["image"].shape, item["labels"]["er"], item["known"]["ki67_percent"]  # doctest: +SKIP
@@ -23,31 +25,23 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from BreastSubtypeLib.atomic import atomic_path
-from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.errors import BadCasesError, BadInputError
 from BreastSubtypeLib.model.config import PreprocessingConfig
+from BreastSubtypeLib.preprocessing.case import prepare_case, read_case
 from BreastSubtypeLib.progress import ProgressCallback, report
+from BreastSubtypeLib.tasks import LABELS
+from BreastSubtypeTraining.augment import AugmentedDataset
 from BreastSubtypeTraining.manifest import ManifestRow
 
-CACHE_VERSION = 1  # bump when what a cached file holds changes
-LABEL_TASKS = ("er", "pr", "her2", "ki67_percent")
-
-
-def case_rois(row: ManifestRow, rim_mm: float, peri_mm: float):
-    """(image, RoiResult) of one case: its image and the core/rim/peritumoral labelmap on its grid."""
-    from BreastSubtypeLib.imaging.alignment import align_mask_to_image
-    from BreastSubtypeLib.imaging.io import read_image
-    from BreastSubtypeLib.rois.regions import compute_rois
-
-    image = read_image(row.image, what="image")
-    mask = align_mask_to_image(read_image(row.mask, what="mask"), image, str(row.mask))
-    return image, compute_rois(image, mask, rim_mm, peri_mm, mask_source=str(row.mask))
+# Bump when what a cached file holds changes. 2: cases pass predict's checks (validation, lesion size).
+CACHE_VERSION = 2
 
 
 def file_signature(path: Path) -> list:
@@ -72,10 +66,7 @@ def cache_key(row: ManifestRow, config: PreprocessingConfig) -> str:
 
 
 def _compute(row: ManifestRow, config: PreprocessingConfig, target: Path) -> None:
-    from BreastSubtypeLib.preprocessing.crop import prepare_model_input
-
-    image, rois = case_rois(row, config.rim_mm, config.peri_mm)
-    model_input = prepare_model_input(image, rois.labelmap, config, source=str(row.image))
+    model_input = prepare_case(read_case(row.image, row.mask), config).model_input
     array = model_input.array
     reference = model_input.crop_reference
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
@@ -120,15 +111,15 @@ class CachedCropDataset:
                 try:
                     _compute(row, self.config, target)
                 except BadInputError as exc:
-                    self.skipped[row.case_id] = " ".join(str(exc).split())
+                    self.skipped[row.case_id] = str(exc)
                     continue
             self.rows.append(row)
             self._files.append(target)
         report(progress, 1.0, "preprocessing done")
         if self.skipped:
-            listing = "; ".join(f"case {case}: {why}" for case, why in self.skipped.items())
             if not skip_bad_cases:
-                raise BadInputError(f"{len(self.skipped)} case(s) cannot be used: {listing}")
+                raise BadCasesError(self.skipped, "fix or remove them in the manifest")
+            listing = "; ".join(f"case {case}: {why}" for case, why in self.skipped.items())
             warnings.warn(f"Left out {len(self.skipped)} case(s): {listing}", stacklevel=2)
 
     def __len__(self) -> int:
@@ -155,11 +146,56 @@ class CachedCropDataset:
         data = self.arrays(index)
         image = np.concatenate([data["image"][None], data["rois"].astype(np.float32)], axis=0)
         labels = self.rows[index].labels
-        values = {task: np.nan if labels[task] is None else float(labels[task]) for task in LABEL_TASKS}
+        values = {task: np.nan if labels[task] is None else float(labels[task]) for task in LABELS}
         return {
             "image": torch.from_numpy(image),
             "scalars": torch.from_numpy(data["scalars"]),
             "labels": {task: torch.tensor(value, dtype=torch.float32) for task, value in values.items()},
-            "known": {task: torch.tensor(labels[task] is not None) for task in LABEL_TASKS},
+            "known": {task: torch.tensor(labels[task] is not None) for task in LABELS},
             "case_id": self.rows[index].case_id,
         }
+
+
+def make_dataset(
+    rows: Sequence[ManifestRow],
+    preprocessing_config: PreprocessingConfig,
+    cache_dir: str | os.PathLike,
+    *,
+    progress: ProgressCallback | None = None,
+    augment: bool = False,
+    seed: int = 0,
+    augmentation: dict | None = None,
+):
+    """The cached-crop dataset of ``rows``, with mask-preserving augmentation when ``augment``."""
+    dataset = CachedCropDataset(list(rows), preprocessing_config, Path(cache_dir), progress=progress)
+    if augment:
+        dataset = AugmentedDataset(dataset, seed=seed, **(augmentation or {}))
+    return dataset
+
+
+def make_loader(
+    dataset, batch_size: int, *, shuffle: bool, sampler=None, num_workers: int = 0, seed: int = 0
+):
+    """A DataLoader whose shuffling is a pure function of ``seed``."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=num_workers,
+        generator=generator,
+        drop_last=False,
+    )
+
+
+def batch_to_device(batch: Mapping, device):
+    """(image, scalars, labels, known) tensors on ``device`` from a collated batch of items."""
+    image = batch["image"].to(device, non_blocking=True).float()
+    scalars = batch["scalars"].to(device, non_blocking=True).float()
+    labels = {task: batch["labels"][task].to(device).float() for task in LABELS}
+    known = {task: batch["known"][task].to(device).bool() for task in LABELS}
+    return image, scalars, labels, known

@@ -1,18 +1,23 @@
 """Evaluate a network or a model package on manifest cases (SPEC §8).
 
-One place turns network outputs into per-case predictions (``predict_cases``) and predictions into
-the reported figures (``compute_metrics``); ``fit``, ``cv``, ``ablate`` and the ``evaluate``
-command all call them. For phantom cohorts, ``phantom_ceiling`` reads the generator's truth.csv
-and gives the achievable AUC (the true probabilities' AUC) and the Ki-67 noise floor, so a model's
-figures can be read against what the data allow.
+One place turns network outputs into per-case predictions (``predict_cases``, through the model
+runner inference uses) and predictions into the reported figures (``compute_metrics``); ``fit``,
+``cv``, ``ablate`` and the ``evaluate`` command all call them. For phantom cohorts,
+``phantom_ceiling`` reads the generator's truth.csv and gives the achievable AUC (the true
+probabilities' AUC) and the Ki-67 noise floor, so a model's figures can be read against what the
+data allow.
+
+>>> choose_thresholds({"er": [0, 0, 1, 1], "p_er": [0.1, 0.3, 0.6, 0.9],
+...                    "pr": [0, 1], "p_pr": [0.2, 0.7], "her2": [1], "p_her2": [0.4]})["er"]
+0.6
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,52 +25,46 @@ import numpy as np
 
 from BreastSubtypeLib.atomic import write_text_atomic
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.inference.device import select_device
+from BreastSubtypeLib.inference.runner import ModelRunner, operating_thresholds, probabilities, subtype_scheme
+from BreastSubtypeLib.json_data import write_json
+from BreastSubtypeLib.model.package import load_model_package
+from BreastSubtypeLib.phantom.cohort import TRUTH_COLUMNS
+from BreastSubtypeLib.subtype import DEFAULT_SCHEME, subtype_from_probabilities, surrogate_subtype
+from BreastSubtypeLib.tasks import KI67_KEY, RECEPTORS
 from BreastSubtypeTraining import metrics
-from BreastSubtypeTraining.losses import CLASSIFICATION_TASKS
+from BreastSubtypeTraining.dataset import make_dataset, make_loader
 
 PREDICTION_COLUMNS = (
     "case_id", "split", "er", "p_er", "pr", "p_pr", "her2", "p_her2", "ki67_percent",
     "ki67_predicted", "subtype_true", "subtype_predicted",
 )  # fmt: skip
+# What the evaluation reads from a phantom truth file (all of them columns the generator writes).
+TRUTH_NEEDED = ("case_id", "p_er", "p_pr", "p_her2", "ki67_expected")
 
 
 def predict_cases(network, loader, device) -> dict[str, np.ndarray | list]:
-    """Run ``network`` (eval mode, no gradients) over a DataLoader of dataset items.
+    """Run ``network`` over a DataLoader of dataset items with the model runner of inference.
 
     Returns case ids, probabilities per receptor, predicted Ki-67 and the labels (NaN = unknown).
     """
-    import torch
-
-    from BreastSubtypeTraining.train import batch_to_device
-
-    network.eval()
+    runner = ModelRunner(network, device, deterministic=False)  # training seeds its own determinism
     collected: dict[str, list] = {"case_id": []}
-    for task in CLASSIFICATION_TASKS:
+    for task in RECEPTORS:
         collected[f"p_{task}"], collected[task] = [], []
-    collected["ki67_predicted"], collected["ki67_percent"] = [], []
-    with torch.no_grad():
-        for batch in loader:
-            image, scalars, labels, known = batch_to_device(batch, device)
-            with _autocast(device):
-                outputs = network(image, scalars)
-            for task in CLASSIFICATION_TASKS:
-                collected[f"p_{task}"].append(torch.sigmoid(outputs[task].float()).cpu().numpy())
-                collected[task].append(_with_nan(labels[task], known[task]))
-            collected["ki67_predicted"].append(outputs["ki67_percent"].float().cpu().numpy())
-            collected["ki67_percent"].append(_with_nan(labels["ki67_percent"], known["ki67_percent"]))
-            collected["case_id"].extend(batch["case_id"])
+    collected["ki67_predicted"], collected[KI67_KEY] = [], []
+    for batch in loader:
+        outputs = runner.outputs(batch["image"], batch["scalars"])
+        for task in RECEPTORS:
+            collected[f"p_{task}"].append(probabilities(outputs[task]))
+            collected[task].append(_with_nan(batch["labels"][task], batch["known"][task]))
+        collected["ki67_predicted"].append(outputs[KI67_KEY])
+        collected[KI67_KEY].append(_with_nan(batch["labels"][KI67_KEY], batch["known"][KI67_KEY]))
+        collected["case_id"].extend(batch["case_id"])
     return {
         key: (value if key == "case_id" else np.concatenate(value).astype(float))
         for key, value in collected.items()
     }
-
-
-def _autocast(device):
-    import torch
-
-    # Mixed precision only where it pays and is safe: CUDA. CPU autocast (bfloat16) would make
-    # validation figures differ from the float32 inference path.
-    return torch.autocast("cuda", dtype=torch.float16, enabled=getattr(device, "type", str(device)) == "cuda")
 
 
 def _with_nan(values, known) -> np.ndarray:
@@ -76,31 +75,32 @@ def _with_nan(values, known) -> np.ndarray:
 
 def choose_thresholds(predictions: Mapping[str, np.ndarray]) -> dict[str, float]:
     """Operating threshold per receptor: Youden J on these (validation) predictions, 0.5 if undefined."""
-    return {
-        task: metrics.youden_threshold(predictions[task], predictions[f"p_{task}"])
-        for task in CLASSIFICATION_TASKS
-    }
+    return {task: metrics.youden_threshold(predictions[task], predictions[f"p_{task}"]) for task in RECEPTORS}
 
 
 def subtype_names(predictions: Mapping, thresholds: Mapping[str, float], scheme: str) -> tuple[list, list]:
-    """True and predicted surrogate subtypes per case (true is None where a needed label is missing)."""
-    try:
-        from BreastSubtypeLib.subtype import surrogate_subtype
-    except ImportError:  # the subtype rules are an optional part of evaluation
-        return [None] * len(predictions["case_id"]), [None] * len(predictions["case_id"])
+    """True and predicted surrogate subtypes per case (None where a needed label or value is missing).
 
-    def call(er, pr, her2, ki67):
-        try:
-            return surrogate_subtype(bool(er), bool(pr), bool(her2), float(ki67), scheme=scheme).name
-        except (TypeError, ValueError):
-            return None
-
+    The predicted one is what ``predict`` reports: the receptor calls at ``thresholds`` and Ki-67.
+    """
     truth, predicted = [], []
     for i in range(len(predictions["case_id"])):
-        labels = [predictions[task][i] for task in (*CLASSIFICATION_TASKS, "ki67_percent")]
-        truth.append(call(*labels) if all(np.isfinite(labels)) else None)
-        calls = [predictions[f"p_{task}"][i] >= thresholds[task] for task in CLASSIFICATION_TASKS]
-        predicted.append(call(*calls, predictions["ki67_predicted"][i]))
+        labels = [predictions[task][i] for task in (*RECEPTORS, KI67_KEY)]
+        known = all(np.isfinite(labels))
+        truth.append(
+            surrogate_subtype(*(bool(v) for v in labels[:3]), float(labels[3]), scheme=scheme).name
+            if known
+            else None
+        )
+        try:
+            predicted.append(
+                subtype_from_probabilities(
+                    *(predictions[f"p_{task}"][i] for task in RECEPTORS), predictions["ki67_predicted"][i],
+                    thresholds=dict(thresholds), scheme=scheme,
+                )["name"]
+            )  # fmt: skip
+        except ValueError:
+            predicted.append(None)
     return truth, predicted
 
 
@@ -110,18 +110,18 @@ def compute_metrics(
     *,
     n_boot: int = 1000,
     seed: int = 0,
-    scheme: str = "st_gallen_2013",
+    scheme: str = DEFAULT_SCHEME,
 ) -> dict:
     """AUC with bootstrap 95 % CI, sensitivity/specificity at ``thresholds``, Ki-67 errors, ECE,
     subtype confusion matrix."""
     result: dict = {"n_cases": len(predictions["case_id"])}
-    for task in CLASSIFICATION_TASKS:
+    for task in RECEPTORS:
         y, p = predictions[task], predictions[f"p_{task}"]
         entry = metrics.bootstrap_auc(y, p, n_boot=n_boot, seed=seed)
         entry.update(metrics.sensitivity_specificity(y, p, thresholds[task]))
         entry["ece"] = metrics.expected_calibration_error(y, p)
         result[task] = entry
-    aucs = [result[task]["auc"] for task in CLASSIFICATION_TASKS if not math.isnan(result[task]["auc"])]
+    aucs = [result[task]["auc"] for task in RECEPTORS if not math.isnan(result[task]["auc"])]
     result["mean_auc"] = float(np.mean(aucs)) if aucs else math.nan
     result["ki67_percent"] = metrics.regression_metrics(
         predictions["ki67_percent"], predictions["ki67_predicted"]
@@ -144,7 +144,7 @@ def predictions_csv(predictions: Mapping, split: str, thresholds: Mapping[str, f
 
     for i, case_id in enumerate(predictions["case_id"]):
         row = [case_id, split]
-        for task in CLASSIFICATION_TASKS:
+        for task in RECEPTORS:
             label = predictions[task][i]
             row += ["" if not np.isfinite(label) else str(int(label)), fmt(predictions[f"p_{task}"][i])]
         row += [fmt(predictions["ki67_percent"][i], 2), fmt(predictions["ki67_predicted"][i], 2)]
@@ -153,17 +153,50 @@ def predictions_csv(predictions: Mapping, split: str, thresholds: Mapping[str, f
     return buffer.getvalue()
 
 
+def phantom_truth_file(manifest_csv: str | Path, explicit: str | Path | None = None) -> Path | None:
+    """The phantom truth file of a cohort, or None.
+
+    ``explicit`` (``--truth FILE``) must exist. Otherwise a ``truth.csv`` beside the manifest is used
+    only when it has the phantom generator's columns (``TRUTH_COLUMNS``); any other truth.csv is
+    someone else's file: it is ignored, with a warning, and never read.
+    """
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise BadInputError(f"{path}: phantom truth file not found.")
+        return path
+    beside = Path(manifest_csv).parent / "truth.csv"
+    if not beside.is_file():
+        return None
+    missing = [column for column in TRUTH_COLUMNS if column not in _header(beside)]
+    if missing:
+        warnings.warn(
+            f"{beside} is not a phantom truth file (it lacks {', '.join(missing)}); ignored. "
+            "Give --truth FILE to use a phantom generator's truth file.",
+            stacklevel=2,
+        )
+        return None
+    return beside
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
 def read_truth(truth_csv: str | Path) -> dict[str, dict[str, float]]:
     """The phantom generator's truth.csv: case_id -> p_er, p_pr, p_her2, ki67_expected, ..."""
     path = Path(truth_csv)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BadInputError(f"{path}: phantom truth file cannot be read ({exc}).") from exc
-    needed = {"case_id", "p_er", "p_pr", "p_her2", "ki67_expected"}
-    if not rows or not needed <= set(rows[0]):
-        raise BadInputError(f"{path}: phantom truth file lacks columns {', '.join(sorted(needed))}.")
+    if not rows or not set(TRUTH_NEEDED) <= set(rows[0]):
+        raise BadInputError(f"{path}: phantom truth file lacks columns {', '.join(sorted(TRUTH_NEEDED))}.")
     return {
         row["case_id"]: {k: float(v) for k, v in row.items() if k != "case_id" and _is_number(v)}
         for row in rows
@@ -190,34 +223,17 @@ def phantom_ceiling(
     position = {case_id: i for i, case_id in enumerate(predictions["case_id"])}
     rows = [position[case_id] for case_id in ids]
     ceiling: dict = {"n_cases": len(ids)}
-    for task in CLASSIFICATION_TASKS:
+    for task in RECEPTORS:
         labels = predictions[task][rows]
         ceiling[task] = metrics.bootstrap_auc(
             labels, [truth[c][f"p_{task}"] for c in ids], n_boot=n_boot, seed=seed
         )
-    aucs = [ceiling[task]["auc"] for task in CLASSIFICATION_TASKS if not math.isnan(ceiling[task]["auc"])]
+    aucs = [ceiling[task]["auc"] for task in RECEPTORS if not math.isnan(ceiling[task]["auc"])]
     ceiling["mean_auc"] = float(np.mean(aucs)) if aucs else math.nan
     ceiling["ki67_percent"] = metrics.regression_metrics(
         predictions["ki67_percent"][rows], [truth[c]["ki67_expected"] for c in ids]
     )
     return ceiling
-
-
-def write_json(path: str | Path, data) -> Path:
-    return write_text_atomic(path, json.dumps(json_safe(data), indent=2) + "\n")
-
-
-def json_safe(value):
-    """JSON has no NaN: undefined figures (e.g. AUC with one class) become null."""
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else value
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    return value
 
 
 def evaluate_predictions(
@@ -229,7 +245,7 @@ def evaluate_predictions(
     truth: Mapping | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    scheme: str = "st_gallen_2013",
+    scheme: str = DEFAULT_SCHEME,
 ) -> dict:
     """Figures of one split, with its predictions CSV and reliability plot written into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -240,7 +256,7 @@ def evaluate_predictions(
         out_dir / f"predictions_{split}.csv", predictions_csv(predictions, split, thresholds, scheme)
     )
     metrics.reliability_plot(
-        {task: (predictions[task], predictions[f"p_{task}"]) for task in CLASSIFICATION_TASKS},
+        {task: (predictions[task], predictions[f"p_{task}"]) for task in RECEPTORS},
         out_dir / f"reliability_{split}.png",
     )
     return result
@@ -261,21 +277,16 @@ def evaluate_model(
 ) -> dict:
     """Evaluate a model package on manifest rows at the package's own thresholds; writes
     ``out_dir/metrics.json``, ``predictions_all.csv`` and ``reliability_all.png``."""
-    from BreastSubtypeLib.model.package import load_model_package
-    from BreastSubtypeTraining.train import make_dataset, make_loader, resolve_device
-
     loaded = load_model_package(model)
-    ours = loaded.metadata.get("breast_subtype", loaded.metadata)
-    thresholds = {task: float(ours.get("thresholds", {}).get(task, 0.5)) for task in CLASSIFICATION_TASKS}
-    scheme = ours.get("subtype_scheme", "st_gallen_2013")
-    torch_device = resolve_device(device)
+    select_device(device)  # an absent GPU is refused before any case is prepared
+    truth = read_truth(truth_csv) if truth_csv else None
+    thresholds = operating_thresholds(loaded)
+    scheme = subtype_scheme(loaded)
     out_dir = Path(out_dir)
     dataset = make_dataset(
         rows, loaded.preprocessing_config, cache_dir or out_dir / "cache", progress=progress
     )
-    network = loaded.network.to(torch_device)
-    predictions = predict_cases(network, make_loader(dataset, batch_size, shuffle=False), torch_device)
-    truth = read_truth(truth_csv) if truth_csv else None
+    predictions = predict_cases(loaded.network, make_loader(dataset, batch_size, shuffle=False), device)
     result = evaluate_predictions(
         predictions, thresholds, out_dir, split="all", truth=truth, n_boot=n_boot, seed=seed, scheme=scheme
     )

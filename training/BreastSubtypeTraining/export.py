@@ -15,8 +15,15 @@ import math
 from pathlib import Path
 
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.json_data import json_safe
+from BreastSubtypeLib.model.config import NetworkConfig, PreprocessingConfig
+from BreastSubtypeLib.model.network import SpatialMultiTaskNet
+from BreastSubtypeLib.model.package import library_versions, save_model_package
+from BreastSubtypeLib.subtype import SCHEMES
+from BreastSubtypeLib.tasks import RECEPTORS, TASK_TITLES
+from BreastSubtypeTraining.checkpoints import load_network_weights
+from BreastSubtypeTraining.config import TrainingConfig
 
-TASK_TITLES = {"er": "ER", "pr": "PR", "her2": "HER2"}
 DEMONSTRATION_WARNING = (
     "**DEMONSTRATION MODEL — NOT FOR CLINICAL USE.** It was trained on synthetic phantoms made by "
     "`breast-subtype phantom`, never on patient images; its outputs on real MRI mean nothing."
@@ -54,7 +61,8 @@ def metrics_table(split_metrics: dict) -> str:
         "| task | AUC (95 % CI) | achievable AUC (phantom truth) | threshold | sensitivity | specificity | ECE |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for task, title in TASK_TITLES.items():
+    for task in RECEPTORS:
+        title = TASK_TITLES[task]
         entry = split_metrics.get(task, {})
         lines.append(
             f"| {title} | {_auc_cell(entry)} | {_auc_cell(ceiling.get(task))} | {_fmt(entry.get('threshold'))} "
@@ -154,15 +162,6 @@ def export_run(
     card_extra_markdown: str | None = None,
 ) -> Path:
     """Write the model package of ``run_dir`` (best checkpoint) into ``out_dir``; returns ``out_dir``."""
-    import monai
-    import numpy
-    import torch
-
-    from BreastSubtypeLib.model.config import NetworkConfig, PreprocessingConfig
-    from BreastSubtypeLib.model.network import SpatialMultiTaskNet
-    from BreastSubtypeLib.model.package import save_model_package
-    from BreastSubtypeTraining.train import TrainingConfig
-
     run_dir = Path(run_dir)
     resolved = _read_json(run_dir / "config.json")
     run_metrics = _read_json(run_dir / "metrics.json")
@@ -173,10 +172,7 @@ def export_run(
     network_config = NetworkConfig.from_dict(resolved["network"])
     preprocessing_config = PreprocessingConfig.from_dict(resolved["preprocessing"])
     network = SpatialMultiTaskNet(network_config)
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(checkpoint))
-    network.load_state_dict({k[len("network.") :]: v for k, v in tensors.items() if k.startswith("network.")})
+    load_network_weights(checkpoint, network)
     network.eval()
 
     demonstration = bool(training.demonstration)
@@ -197,7 +193,7 @@ def export_run(
         "authors": ["BreastSubtype team"],
         "copyright": "Copyright (c) BreastSubtype team",
         "thresholds": run_metrics["thresholds"],
-        "ki67_cutoff_percent": 14.0 if training.subtype_scheme == "st_gallen_2011" else 20.0,
+        "ki67_cutoff_percent": SCHEMES[training.subtype_scheme].ki67_cutoff_percent,
         "subtype_scheme": training.subtype_scheme,
         "tasks": {"er": "probability", "pr": "probability", "her2": "probability", "ki67_percent": "percent"},
         "training_data": {
@@ -227,9 +223,9 @@ def export_run(
             "ki67_loss": training.ki67_loss,
             "seed": training.seed,
             "library_versions": {
-                "torch": torch.__version__,
-                "monai": monai.__version__,
-                "numpy": numpy.__version__,
+                name: version
+                for name, version in library_versions().items()
+                if name in ("torch", "monai", "numpy")
             },
         },
         "bootstrap_samples": training.bootstrap_samples,
@@ -242,8 +238,6 @@ def export_run(
         "breast_subtype": {**metadata, "preprocessing": preprocessing_config.to_dict()},
     }
     card = model_card(card_metadata, run_metrics, card_extra_markdown)
-    from BreastSubtypeTraining.evaluate import json_safe
-
     save_model_package(
         network,
         network_config,

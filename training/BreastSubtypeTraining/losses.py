@@ -24,9 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-CLASSIFICATION_TASKS = ("er", "pr", "her2")
-REGRESSION_TASK = "ki67_percent"
-ALL_TASKS = (*CLASSIFICATION_TASKS, REGRESSION_TASK)
+from BreastSubtypeLib.tasks import KI67_KEY, LABELS
 
 # Ki-67 is regressed as a fraction (percent / 100) so its loss has the same order of magnitude as
 # the binary cross-entropies and the task weights stay interpretable.
@@ -44,7 +42,7 @@ class MultiTaskLoss(nn.Module):
 
     def __init__(
         self,
-        tasks: Sequence[str] = ALL_TASKS,
+        tasks: Sequence[str] = LABELS,
         *,
         weights: Mapping[str, float] | None = None,
         uncertainty_weighting: bool = False,
@@ -52,9 +50,9 @@ class MultiTaskLoss(nn.Module):
         huber_delta: float = 0.1,
     ) -> None:
         super().__init__()
-        unknown = [task for task in tasks if task not in ALL_TASKS]
+        unknown = [task for task in tasks if task not in LABELS]
         if unknown or not tasks:
-            raise ValueError(f"tasks must be a non-empty subset of {ALL_TASKS}, got {list(tasks)}")
+            raise ValueError(f"tasks must be a non-empty subset of {LABELS}, got {list(tasks)}")
         if ki67_loss not in ("huber", "mse"):
             raise ValueError(f"ki67_loss must be 'huber' or 'mse', got {ki67_loss!r}")
         self.tasks = tuple(tasks)
@@ -74,7 +72,7 @@ class MultiTaskLoss(nn.Module):
         known = known.reshape(-1).bool() & torch.isfinite(target)
         # Replace unknown targets before the elementwise loss so NaN never enters the graph.
         safe_target = torch.where(known, target, torch.zeros_like(target))
-        if task == REGRESSION_TASK:
+        if task == KI67_KEY:
             scaled_prediction = prediction / KI67_SCALE
             scaled_target = safe_target / KI67_SCALE
             if self.ki67_loss == "mse":
@@ -117,7 +115,7 @@ class MultiTaskLoss(nn.Module):
                 # Kendall et al.: 1/(2 sigma^2) L + log sigma for regression, 1/sigma^2 L + log sigma
                 # for classification; with s = log sigma^2 both regularisers are s / 2.
                 s = self.log_variances[index]
-                scale = 0.5 if task == REGRESSION_TASK else 1.0
+                scale = 0.5 if task == KI67_KEY else 1.0
                 weighted = scale * torch.exp(-s) * weighted + 0.5 * s
             total = total + weighted
         return total, per_task

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.tasks import RECEPTORS
 from BreastSubtypeTraining.manifest import SPLITS, ManifestRow
 
 DEFAULT_FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test (the paper's 7:1:2)
@@ -111,11 +112,36 @@ def assign_splits(
     return [dataclasses.replace(row, split=split_of[row.patient_id]) for row in rows]
 
 
-def rows_in(rows: Sequence[ManifestRow], split: str) -> list[ManifestRow]:
-    """The rows of one split (after ``assign_splits``)."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return [row for row in rows if row.split == split]
+def training_splits(
+    rows: Sequence[ManifestRow], *, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0
+) -> dict[str, list[ManifestRow]]:
+    """``{"train": rows, "val": rows, "test": rows}`` after ``assign_splits``; a training run needs
+    cases to train on and validation cases (for its thresholds and early stopping)."""
+    assigned = assign_splits(list(rows), fractions=tuple(fractions), seed=seed)
+    splits = {name: [row for row in assigned if row.split == name] for name in SPLITS}
+    if not splits["train"]:
+        raise BadInputError("the manifest leaves no case for training.")
+    if not splits["val"]:
+        raise BadInputError(
+            "the manifest leaves no case for validation (thresholds and early stopping need some)."
+        )
+    return splits
+
+
+def data_summary(splits: Mapping[str, Sequence[ManifestRow]]) -> dict:
+    """Counts and label prevalences per split, for the model card (no patient identifiers)."""
+    summary = {}
+    for name, rows in splits.items():
+        entry = {"cases": len(rows), "patients": len({row.patient_id for row in rows})}
+        for task in RECEPTORS:
+            values = [getattr(row, task) for row in rows if getattr(row, task) is not None]
+            entry[f"{task}_positive"] = int(sum(values))
+            entry[f"{task}_labelled"] = len(values)
+        ki67 = [row.ki67_percent for row in rows if row.ki67_percent is not None]
+        entry["ki67_labelled"] = len(ki67)
+        entry["ki67_median_percent"] = float(sorted(ki67)[len(ki67) // 2]) if ki67 else None
+        summary[name] = entry
+    return summary
 
 
 @dataclass(frozen=True)

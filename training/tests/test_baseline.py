@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from BreastSubtypeTraining.baseline import RECEPTOR_TASKS, run_radiomics_baseline
+from BreastSubtypeLib.tasks import RECEPTORS
+from BreastSubtypeTraining.baseline import run_radiomics_baseline
 from BreastSubtypeTraining.splits import cross_validation_folds
 
 pytest.importorskip("radiomics")  # an optional dependency of the training package
@@ -30,7 +31,7 @@ def baseline(phantom_rows, tmp_path_factory):
 def test_every_task_gets_an_auc_in_0_1_and_ki67_an_mae(baseline, phantom_rows):
     results, _, _, _ = baseline
     for kind in ("lr", "svm"):
-        for task in RECEPTOR_TASKS:
+        for task in RECEPTORS:
             metrics = results["models"][kind][task]
             known = sum(getattr(r, task) is not None for r in phantom_rows)
             assert 0.0 <= metrics["auc"] <= 1.0 and metrics["n"] == known, (kind, task, metrics)
@@ -68,9 +69,7 @@ def test_out_of_fold_scores_come_from_the_given_folds_only(baseline, phantom_row
 def test_tables_are_written_and_a_rerun_reuses_the_feature_cache(baseline, phantom_rows):
     results, out_dir, folds, stages = baseline
     rows = list(csv.DictReader(open(out_dir / "baseline.csv", encoding="utf-8")))
-    assert [(r["model"], r["task"]) for r in rows[:6]] == [
-        (k, t) for k in ("lr", "svm") for t in RECEPTOR_TASKS
-    ]
+    assert [(r["model"], r["task"]) for r in rows[:6]] == [(k, t) for k in ("lr", "svm") for t in RECEPTORS]
     assert float(rows[0]["value"]) == pytest.approx(results["models"]["lr"]["er"]["auc"], abs=1e-4)
     table = (out_dir / "baseline.md").read_text(encoding="utf-8")
     assert "| Radiomics logistic regression |" in table and "| Radiomics SVM (RBF) |" in table

@@ -13,7 +13,8 @@ import torch
 
 from BreastSubtypeLib.errors import BadInputError
 from BreastSubtypeLib.model.config import SCALAR_FEATURES, PreprocessingConfig
-from BreastSubtypeTraining.dataset import CachedCropDataset, case_rois
+from BreastSubtypeLib.preprocessing.case import prepare_case, read_case
+from BreastSubtypeTraining.dataset import CachedCropDataset
 
 CONFIG = PreprocessingConfig(crop_size_voxels=(32, 32, 32), target_spacing_mm=1.5)
 
@@ -45,8 +46,8 @@ def test_crop_keeps_physical_size_tumour_volume_matches_the_rois_in_ml(cached, p
     dataset, _ = cached
     for index in range(len(dataset)):
         data = dataset.arrays(index)
-        _, rois = case_rois(phantom_rows[index], CONFIG.rim_mm, CONFIG.peri_mm)
-        tumour_ml = rois.volumes_ml["tumour"]
+        row = phantom_rows[index]
+        tumour_ml = prepare_case(read_case(row.image, row.mask), CONFIG).roi.volumes_ml["tumour"]
         crop_ml = data["rois"][:2].sum() * float(data["crop_spacing_mm"]) ** 3 / 1000.0
         assert crop_ml == pytest.approx(tumour_ml, rel=0.15)
         assert math.log1p(float(data["lesion_volume_ml"])) == pytest.approx(

@@ -11,7 +11,7 @@ from BreastSubtypeTraining.train import fit
 @pytest.fixture(scope="module")
 def one_epoch_run(tmp_path_factory, phantom_rows):
     out = tmp_path_factory.mktemp("export_run")
-    fit(phantom_rows, out, tiny_config(epochs=1), device="cpu", export=False)
+    fit(phantom_rows, out, tiny_config(epochs=1), device="cpu")
     return out
 
 

@@ -5,13 +5,16 @@ import pytest
 import torch
 from tiny import tiny_config
 
-from BreastSubtypeTraining.train import fit, learning_rate_factor, load_training_config
+from BreastSubtypeTraining.config import load_training_config
+from BreastSubtypeTraining.export import export_run
+from BreastSubtypeTraining.train import fit, learning_rate_factor
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, phantom_rows):
     out = tmp_path_factory.mktemp("tiny_run")
     result = fit(phantom_rows, out, tiny_config(cache_dir=str(out.parent / "shared_cache")), device="cpu")
+    export_run(out, out / "model")
     return out, result
 
 
@@ -65,7 +68,7 @@ def test_resume_continues_at_the_next_epoch_and_matches_uninterrupted_run(tmp_pa
     assert json.loads((part / "checkpoints" / "state.json").read_text())["epoch"] == 1
     with pytest.raises(Exception, match="already holds a training run"):
         fit(phantom_rows, part, tiny_config(cache_dir=cache), device="cpu")
-    second = fit(phantom_rows, part, tiny_config(cache_dir=cache), device="cpu", resume=True, export=False)
+    second = fit(phantom_rows, part, tiny_config(cache_dir=cache), device="cpu", resume=True)
     state = json.loads((part / "checkpoints" / "state.json").read_text())
     assert second.epochs_run == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
     # Same seed per epoch and the same step-based schedule: resumed weights equal uninterrupted ones.
@@ -105,7 +108,7 @@ def test_no_best_epoch_and_no_early_stop_before_min_epochs(tmp_path, phantom_row
     config = tiny_config(
         epochs=3, min_epochs=3, early_stopping_patience=1, cache_dir=str(full_dir.parent / "shared_cache")
     )
-    result = fit(phantom_rows, tmp_path / "run", config, device="cpu", export=False)
+    result = fit(phantom_rows, tmp_path / "run", config, device="cpu")
     assert result.epochs_run == 3 and result.best_epoch == 3
     with pytest.raises(Exception, match="min_epochs"):
         tiny_config(epochs=3, min_epochs=4)

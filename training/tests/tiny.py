@@ -1,6 +1,6 @@
 """A tiny training setup shared by the training-loop tests (seconds on 2 CPU cores)."""
 
-from BreastSubtypeTraining.train import TrainingConfig
+from BreastSubtypeTraining.config import TrainingConfig
 
 
 def tiny_config(**overrides) -> TrainingConfig:
