@@ -42,7 +42,8 @@ def test_one_case_writes_the_whole_case_folder(model, case_files, tmp_path, caps
             "attention_scale0.nrrd"} <= names  # fmt: skip
     summary = json.loads((out / "prediction.json").read_text())
     assert list(summary) == ["model", "er", "pr", "her2", "ki67_percent", "subtype", "roi_weights",
-                             "roi_volumes_ml", "warnings", "timings_s", "input"]  # fmt: skip
+                             "roi_volumes_ml", "warnings", "timings_s", "input", "maps"]  # fmt: skip
+    assert "patient" not in summary  # only when asked
     assert set(summary["model"]) == {"id", "version", "demonstration"}
     for task in ("er", "pr", "her2"):
         assert set(summary[task]) == {"probability", "positive", "threshold"}
@@ -242,3 +243,77 @@ def test_one_case_needs_exactly_one_of_mask_or_rois(model, case_files, edited_ro
         argv += [flag, given[flag]]
     assert main(argv) == 2
     assert "exactly one of --mask" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def _dicom_series(case, folder, patient):
+    """The case image as an axial DICOM series (one file per slice) carrying patient tags."""
+    folder.mkdir()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    image = sitk.Cast(case.image, sitk.sitkInt16)
+    direction = image.GetDirection()
+    series_tags = {
+        "0010|0010": patient["name"], "0010|0020": patient["id"], "0010|0030": patient["birth_date"],
+        "0008|0060": "MR", "0020|000d": "1.2.826.0.1.3680043.2.1125.1", "0020|000e": "1.2.826.0.1.3680043.2.1125.2",
+        "0020|0037": "\\".join(str(v) for v in (*direction[0::3], *direction[1::3])),
+    }  # fmt: skip
+    for k in range(image.GetDepth()):
+        plane = image[:, :, k]
+        for tag, value in series_tags.items():
+            plane.SetMetaData(tag, value)
+        plane.SetMetaData(
+            "0020|0032", "\\".join(str(v) for v in image.TransformIndexToPhysicalPoint((0, 0, k)))
+        )
+        plane.SetMetaData("0020|0013", str(k + 1))
+        writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
+        writer.Execute(plane)
+    return folder
+
+
+PATIENT = {"name": "DOE^JANE", "id": "P-0042", "birth_date": "19700101"}
+
+
+@pytest.fixture(scope="module")
+def dicom_case(case_files, tmp_path_factory):
+    case, _, mask = case_files
+    return _dicom_series(case, tmp_path_factory.mktemp("dicom") / "series", PATIENT), mask
+
+
+def test_patient_tags_of_a_dicom_series_are_written_only_when_asked(model, dicom_case, tmp_path):
+    from BreastSubtypeLib.inference.patient_info import read_patient_info
+
+    series, mask = dicom_case
+    assert read_patient_info(series) == PATIENT
+    for asked in (False, True):
+        out = tmp_path / f"asked_{asked}"
+        argv = ["predict", "--image", str(series), "--mask", str(mask), "--out", str(out), "--model", str(model),
+                "--device", "cpu", "--no-explain"] + (["--include-patient-info"] if asked else [])  # fmt: skip
+        assert main(argv) == 0
+        summary = json.loads((out / "prediction.json").read_text())
+        assert summary.get("patient") == (PATIENT if asked else None)
+        # Nothing of the patient in any other output, asked or not (map headers, report, ROI file).
+        for path in out.iterdir():
+            if path.name != "prediction.json":
+                assert b"DOE^JANE" not in path.read_bytes() and b"P-0042" not in path.read_bytes(), path.name
+
+
+def test_patient_info_of_a_file_without_tags_is_nothing(case_files):
+    from BreastSubtypeLib.inference.patient_info import read_patient_info
+
+    assert read_patient_info(case_files[1]) == {}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--shard", "1/2"], "need --manifest"),
+        (["--workers", "2"], "need --manifest"),
+    ],
+)
+def test_cohort_options_on_one_case_are_refused(model, case_files, tmp_path, capsys, extra, message):
+    _, image, mask = case_files
+    argv = ["predict", "--image", str(image), "--mask", str(mask), "--out", str(tmp_path / "o"), "--model",
+            str(model), *extra]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not (tmp_path / "o").exists()

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 from predict_helpers import random_model_package, small_case, write_case
 
 from BreastSubtypeLib.inference.cohort import COLUMNS, RUN_LOG, predict_cohort
@@ -82,3 +84,149 @@ def test_killed_run_resumes_without_repeats_or_partial_files(cohort, tmp_path):
     assert not repeats
     assert sorted(p.name for p in (out_dir / "cases").iterdir()) == ["c0", "c1", "c2", "c3"]  # no temporaries
     assert sorted(p.name for p in out_dir.iterdir()) == ["cases", "predictions.csv", RUN_LOG]
+
+
+ALL_CASES = ["c0", "c1", "bad", "c2", "c3"]
+
+
+def test_shards_partition_any_cohort_exactly_and_stably():
+    from BreastSubtypeLib.inference.cohort import shard_of
+
+    ids = [f"case_{n:05d}" for n in range(2000)]
+    for count in (1, 2, 3, 10):
+        shards = [{case for case in ids if shard_of(case, count) == index} for index in range(count)]
+        assert set().union(*shards) == set(ids) and sum(map(len, shards)) == len(ids)  # each case once
+        assert min(map(len, shards)) > 0.8 * len(ids) / count  # balanced
+    # A case's shard depends on its id only: not on order, nor on the other cases of the manifest.
+    assert [shard_of(case, 7) for case in ids[:50]] == [shard_of(case, 7) for case in reversed(ids[:50])][
+        ::-1
+    ]
+
+
+@pytest.fixture(scope="module")
+def whole_run(cohort, tmp_path_factory):
+    manifest, model = cohort
+    out_dir = tmp_path_factory.mktemp("whole")
+    predict_cohort(manifest, out_dir, model, "cpu", explain=False)
+    return (out_dir / "predictions.csv").read_text()
+
+
+def _run_shards(manifest, model, out_dir, count, indices):
+    for index in indices:
+        predict_cohort(manifest, out_dir, model, "cpu", explain=False, shard=(index, count))
+
+
+def test_shards_merge_into_the_predictions_of_one_run(cohort, whole_run, tmp_path, capsys):
+    from BreastSubtypeLib.cli.main import main
+    from BreastSubtypeLib.inference.cohort import shard_folder
+
+    manifest, model = cohort
+    out_dir = tmp_path / "sharded"
+    _run_shards(manifest, model, out_dir, 3, range(3))
+    per_shard = [{row["case_id"] for row in _rows(shard_folder(out_dir, index, 3))} for index in range(3)]
+    assert sorted(case for shard in per_shard for case in shard) == sorted(ALL_CASES)  # a partition
+    assert main(["merge", "--manifest", str(manifest), "--out", str(out_dir)]) == 0
+    assert (out_dir / "predictions.csv").read_text() == whole_run  # same rows, manifest order
+    assert "predictions.csv" in capsys.readouterr().out
+
+
+def test_a_finished_shard_rerun_redoes_nothing(cohort, tmp_path):
+    from BreastSubtypeLib.inference.cohort import shard_folder
+
+    manifest, model = cohort
+    out_dir = tmp_path / "sharded"
+    _run_shards(manifest, model, out_dir, 2, [0])
+    folder = shard_folder(out_dir, 0, 2)
+    computed = (folder / RUN_LOG).read_text().splitlines()
+    done = {p.name: (p / "prediction.json").stat().st_mtime_ns for p in (folder / "cases").iterdir()}
+    _run_shards(manifest, model, out_dir, 2, [0])
+    again = (folder / RUN_LOG).read_text().splitlines()[len(computed) :]
+    assert all(line.startswith("bad\t") for line in again)  # only the failed case is tried again
+    assert {p.name: (p / "prediction.json").stat().st_mtime_ns for p in (folder / "cases").iterdir()} == done
+
+
+def _merge_refused(manifest, out_dir, capsys):
+    from BreastSubtypeLib.cli.main import main
+
+    assert main(["merge", "--manifest", str(manifest), "--out", str(out_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (out_dir / "predictions.csv").exists()
+    return err
+
+
+def test_merge_refuses_missing_and_duplicated_cases(cohort, tmp_path, capsys):
+    from BreastSubtypeLib.inference.cohort import shard_folder, shard_of
+
+    manifest, model = cohort
+    out_dir = tmp_path / "sharded"
+    _run_shards(manifest, model, out_dir, 2, [0])  # shard 1 never ran
+    missing = sorted(case for case in ALL_CASES if shard_of(case, 2) == 1)
+    assert missing  # the 5 ids do fall in both shards
+    err = _merge_refused(manifest, out_dir, capsys)
+    assert f"{len(missing)} case(s)" in err and "no row" in err and all(case in err for case in missing)
+
+    _run_shards(manifest, model, out_dir, 2, [1])
+    taken = (shard_folder(out_dir, 0, 2) / "predictions.csv").read_text().splitlines()[1]
+    with open(shard_folder(out_dir, 1, 2) / "predictions.csv", "a") as handle:
+        handle.write(taken + "\n")  # a case predicted in two shards
+    err = _merge_refused(manifest, out_dir, capsys)
+    assert "1 case(s) have rows in two shards" in err and taken.split(",")[0] in err
+
+
+def test_merge_refuses_shards_of_different_splits(cohort, tmp_path, capsys):
+    manifest, model = cohort
+    out_dir = tmp_path / "sharded"
+    _run_shards(manifest, model, out_dir, 1, [0])
+    _run_shards(manifest, model, out_dir, 2, [0])
+    assert "different splits" in _merge_refused(manifest, out_dir, capsys)
+
+
+def test_workers_and_the_scheme_give_the_same_predictions_as_one_process(cohort, tmp_path):
+    import json
+
+    manifest, model = cohort
+    runs = {}
+    for workers in (1, 2):
+        out_dir = tmp_path / f"workers_{workers}"
+        predict_cohort(manifest, out_dir, model, "cpu", workers=workers, scheme="st_gallen_2011")
+        runs[workers] = out_dir
+    assert (runs[1] / "predictions.csv").read_text() == (runs[2] / "predictions.csv").read_text()
+    for case in ("c0", "c1", "c2", "c3"):
+        one, two = (json.loads((runs[n] / "cases" / case / "prediction.json").read_text()) for n in (1, 2))
+        one.pop("timings_s"), two.pop("timings_s")
+        assert one == two and one["subtype"]["scheme"] == "st_gallen_2011"
+        for name in one["maps"]["files"].values():
+            first, second = (
+                sitk.GetArrayFromImage(sitk.ReadImage(str(runs[n] / "cases" / case / name))) for n in (1, 2)
+            )
+            np.testing.assert_array_equal(first, second)
+
+
+def test_the_next_case_is_read_while_the_current_one_is_computed():
+    import threading
+
+    from BreastSubtypeLib.inference.cohort import _prefetched
+
+    second_read = threading.Event()
+
+    def read(case):
+        if case == "second":
+            second_read.set()
+        return case
+
+    seen = []
+    for case, _ in _prefetched(["first", "second", "third"], read):
+        if case == "first":  # still working on the first case: the second is being read meanwhile
+            assert second_read.wait(timeout=30)
+        seen.append(case)
+    assert seen == ["first", "second", "third"]
+
+
+@pytest.mark.parametrize("text", ["3/3", "-1/2", "1", "a/b", "1/0"])
+def test_a_shard_outside_its_split_is_refused(text):
+    from BreastSubtypeLib.errors import BadInputError
+    from BreastSubtypeLib.inference.cohort import parse_shard
+
+    with pytest.raises(BadInputError, match="--shard must be I/N"):
+        parse_shard(text)

@@ -91,3 +91,56 @@ def test_heatmap_is_blended_with_the_colormap():
     centre_px = OUTPUT_PIXELS // 2
     assert hot[centre_px, centre_px].tolist() != plain[centre_px, centre_px].tolist()
     assert hot[5, 5].tolist() == plain[5, 5].tolist()  # zero attention leaves the anatomy untouched
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from predict_helpers import random_model_package
+
+    return random_model_package(tmp_path_factory.mktemp("model") / "random")
+
+
+@pytest.mark.parametrize("direction", ["identity", "flipped", "oblique"])
+def test_maps_are_8bit_on_the_exact_input_grid_and_round_trip_within_one_step(model, tmp_path, direction):
+    from predict_helpers import FLIPPED, oblique_direction, small_case
+
+    from BreastSubtypeLib.inference.outputs import (
+        MAP_VALUE_SCALE,
+        map_value_scale,
+        map_values,
+        write_case_outputs,
+    )
+    from BreastSubtypeLib.inference.predict import predict
+
+    directions = {"identity": None, "flipped": FLIPPED, "oblique": oblique_direction(25.0)}
+    case = small_case(4, direction=directions[direction])
+    prediction = predict(case.image, case.tumour_mask, model, "cpu")
+    summary = write_case_outputs(prediction, tmp_path / "out")
+    assert map_value_scale(summary) == MAP_VALUE_SCALE == 1 / 255
+    files = summary["maps"]["files"]
+    assert files["attention_fused"] == "attention.nrrd" and set(files) == set(prediction.maps)
+    for name, file_name in files.items():
+        stored = sitk.ReadImage(str(tmp_path / "out" / file_name))
+        assert stored.GetPixelID() == sitk.sitkUInt8, name
+        assert stored.GetSize() == case.image.GetSize()
+        assert stored.GetOrigin() == case.image.GetOrigin() and stored.GetSpacing() == case.image.GetSpacing()
+        if direction == "oblique":  # NRRD stores spacing x direction as text: the last bit may differ
+            np.testing.assert_allclose(stored.GetDirection(), case.image.GetDirection(), rtol=0, atol=1e-15)
+        else:
+            assert stored.GetDirection() == case.image.GetDirection()
+        expected = sitk.GetArrayFromImage(prediction.maps[name])  # float32 on the input grid, in memory
+        values = sitk.GetArrayFromImage(map_values(stored, map_value_scale(summary)))
+        assert expected.max() > 0.2, name  # a map with something in it
+        assert np.abs(values - expected).max() <= 0.5 / 255 + 1e-6, name
+
+
+def test_overlays_look_only_at_the_lesion_box_yet_match_the_whole_volume_centroid():
+    from BreastSubtypeLib.reports.overlays import field_of_view_for, lesion_centre_mm
+
+    image, labelmap, centre = _sphere_case((0.7, 0.7, 1.1), direction=(-1, 0, 0, 0, 1, 0, 0, 0, 1))
+    labels = sitk.GetArrayViewFromImage(labelmap)
+    k, j, i = np.nonzero((labels == CORE) | (labels == RIM))
+    whole = labelmap.TransformContinuousIndexToPhysicalPoint((i.mean(), j.mean(), k.mean()))
+    np.testing.assert_allclose(lesion_centre_mm(labelmap), whole, atol=1e-9)
+    np.testing.assert_allclose(lesion_centre_mm(labelmap), centre, atol=0.5)
+    assert field_of_view_for(labelmap) == 60.0  # a 20 mm lesion: the minimum field of view

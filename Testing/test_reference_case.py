@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from BreastSubtypeLib.inference.outputs import write_case_outputs
+from BreastSubtypeLib.inference.outputs import map_value_scale, write_case_outputs
 from BreastSubtypeLib.inference.predict import load_model, predict
 
 DATA = Path(__file__).resolve().parent / "data" / "reference_case"
@@ -68,12 +68,13 @@ def _observed(out_dir: Path) -> dict:
     write_case_outputs(prediction, out_dir)
     summary = json.loads((out_dir / "prediction.json").read_text(encoding="utf-8"))
     summary.pop("timings_s")
+    value_scale = map_value_scale(summary)  # 8-bit map files: value = stored x value_scale
     rois_image, labels = _array(out_dir / "rois.nrrd")
     maps = {}
     for path in sorted(out_dir.glob("*.nrrd")):
         if path.name != "rois.nrrd":
             map_image, values = _array(path)
-            maps[path.name] = _map_statistics(values, labels, map_image)
+            maps[path.name] = _map_statistics(values * value_scale, labels, map_image)
     return {
         "model": {"version": str(loaded.metadata.get("version")), "weights_sha256": loaded.weights_sha256},
         "prediction_json": summary,

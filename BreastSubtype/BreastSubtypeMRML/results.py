@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.inference.outputs import map_value_scale, map_values
 from BreastSubtypeMRML import heatmaps, hierarchy, segments, tables
 from BreastSubtypeMRML.io import read_image
 
@@ -84,10 +85,11 @@ def import_case_outputs(
         roi_segmentation_node = segments.add_roi_segmentation(
             scene, read_image(out_dir / "rois.nrrd", what="ROI labelmap"), input_volume_node, f"{base} ROIs"
         )
+    value_scale = map_value_scale(prediction)  # 8-bit map files: value = stored x value_scale
     heatmap_nodes = {
         title: heatmaps.add_heatmap_volume(
             scene,
-            read_image(path, what="heatmap"),
+            map_values(read_image(path, what="heatmap"), value_scale),
             f"{base} {title}",
             threshold_fraction=threshold_fraction,
             colormap=colormap,

@@ -2,6 +2,11 @@
 maps, PNG overlays and report.html. The folder appears complete or not at all (it is written
 beside the target and renamed), which is what lets a cohort run resume safely.
 
+Maps are written on the input's exact grid (Slicer overlays them as they are) as 8-bit values:
+map value = stored value × ``MAP_VALUE_SCALE`` (1/255), so they round-trip within 1/510 and cost a
+quarter of float32 to build, compress and read. prediction.json says so under ``"maps"``, and each
+file carries the scale in its header (``value_scale``).
+
 >>> summary = write_case_outputs(prediction, "out/case_001")  # doctest: +SKIP
 """
 
@@ -12,16 +17,39 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from BreastSubtypeLib.atomic import atomic_directory
 from BreastSubtypeLib.errors import BadInputError
 
-# Maps are float32 on the full input grid but zero outside the lesion crop. Measured on a
-# 512x512x160 map with a smooth 60x120x120 blob: gzip level 1 writes in 47 ms (4.0 MB), level 3 in
-# 66 ms (2.2 MB), level 6 in 79 ms (2.2 MB), uncompressed 410 ms (168 MB): level 1 is fastest.
+MAP_VALUE_SCALE = 1.0 / 255.0
+# A uint8 map of the 512x512x160 reference grid, zero outside the lesion crop, measured on 2 cores
+# (ITK's NRRD writer, zlib-ng): gzip level 1 writes in 33 ms (1.5 MB), level 6 in 82 ms (1.5 MB),
+# uncompressed 47 ms (42 MB): level 1.
 MAP_COMPRESSION_LEVEL = 1
-PATIENT_TAGS = {"0010|0010": "name", "0010|0020": "id", "0010|0030": "birth_date"}
+FUSED_ATTENTION = "attention_fused"
+
+
+def map_file_name(name: str) -> str:
+    """``attention_fused`` is the one users open first, so it is plainly ``attention.nrrd``."""
+    return "attention.nrrd" if name == FUSED_ATTENTION else f"{name}.nrrd"
+
+
+def map_value_scale(summary: dict) -> float:
+    """What one stored unit of a case's map files is worth (1.0 for folders written as float32)."""
+    return float((summary.get("maps") or {}).get("value_scale", 1.0))
+
+
+def map_values(stored: sitk.Image, value_scale: float) -> sitk.Image:
+    """A map file's image as float32 values in [0, 1], whichever way it was stored."""
+    values = sitk.Cast(stored, sitk.sitkFloat32)
+    return values if value_scale == 1.0 else values * value_scale
+
+
+def quantise_map(values: np.ndarray) -> np.ndarray:
+    """Map values in [0, 1] → uint8 with ``value = stored × MAP_VALUE_SCALE`` (nearest step)."""
+    return np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def _strip_metadata(image: sitk.Image) -> sitk.Image:
@@ -39,16 +67,58 @@ def write_map(image: sitk.Image, path: Path, *, compression_level: int = MAP_COM
     writer.SetFileName(str(path))
     writer.SetUseCompression(True)
     writer.SetCompressionLevel(compression_level)
-    writer.Execute(_strip_metadata(image))
+    writer.Execute(image)
 
 
-def map_file_name(name: str) -> str:
-    """``attention_fused`` is the one users open first, so it is plainly ``attention.nrrd``."""
-    return "attention.nrrd" if name == "attention_fused" else f"{name}.nrrd"
+def write_volume(image: sitk.Image, path: Path) -> None:
+    """An input-grid volume other than a map (ROI labels, the demo's inputs), without the input's tags."""
+    write_map(_strip_metadata(image), path)
 
 
-def _write_named_map(maps, name: str, folder: Path) -> None:
-    write_map(maps[name], folder / map_file_name(name))
+def _uint8_grid(image: sitk.Image) -> sitk.Image:
+    """A zero uint8 image on ``image``'s grid, with no metadata of the input (no DICOM tag rides along)."""
+    grid = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+    grid.CopyInformation(image)
+    grid.SetMetaData("value_scale", repr(MAP_VALUE_SCALE))
+    return grid
+
+
+def _write_maps(maps, names: list[str], image: sitk.Image, folder: Path) -> None:
+    """Write ``names`` of ``maps`` as 8-bit files on the input grid, reusing one zero volume.
+
+    Only the crop's box of the input grid is non-zero: it is pasted in, the file written, and the
+    box zeroed again, so a map costs its box and the compression, not a fresh full volume.
+    """
+    from BreastSubtypeLib.preprocessing.crop import paste_box
+
+    grid = _uint8_grid(image)
+    for name in names:
+        path = folder / map_file_name(name)
+        found = maps.on_input_box(name) if hasattr(maps, "on_input_box") else None
+        if found is None and hasattr(maps, "on_input_box"):
+            write_map(grid, path)  # the crop lies outside the image: an all-zero map
+            continue
+        if found is None:  # a plain {name: image on the input grid}
+            full = sitk.GetImageFromArray(quantise_map(sitk.GetArrayViewFromImage(maps[name])))
+            full.CopyInformation(grid)
+            full.SetMetaData("value_scale", repr(MAP_VALUE_SCALE))
+            write_map(full, path)
+            continue
+        box, lower = found
+        stored = sitk.GetImageFromArray(quantise_map(sitk.GetArrayViewFromImage(box)))
+        paste_box(grid, stored, lower, stored.GetSize())
+        write_map(grid, path)
+        paste_box(grid, 0, lower, stored.GetSize())
+
+
+def maps_summary(names) -> dict:
+    """prediction.json's ``"maps"``: the files and how to read their values."""
+    return {
+        "files": {name: map_file_name(name) for name in names},
+        "stored_as": "uint8",
+        "value_scale": MAP_VALUE_SCALE,
+        "meaning": "map value in [0, 1] = stored value x value_scale, on the input image's grid",
+    }
 
 
 def check_output_folder(out_dir: str | os.PathLike) -> Path:
@@ -67,44 +137,45 @@ def write_case_outputs(
     prediction,
     out_dir: str | os.PathLike,
     *,
-    include_patient_info: bool = False,
+    patient_info: dict[str, str] | None = None,
     extra_images: dict[str, sitk.Image] | None = None,
+    writer_threads: int = 2,
 ) -> dict:
     """Write every output of ``prediction`` into ``out_dir`` (replaced whole); return prediction.json's content.
 
-    Patient name, ID and birth date are written only with ``include_patient_info`` and only when the
-    input carried them. ``extra_images`` ({file name: image}) join the folder (the demo's inputs).
+    ``patient_info`` (``inference.patient_info.read_patient_info``, read only when the user asks) is
+    written to prediction.json when given and not empty. ``extra_images`` ({file name: image}) join
+    the folder (the demo's inputs).
     """
     from BreastSubtypeLib.reports.html import render_report
     from BreastSubtypeLib.reports.overlays import render_overlays
 
+    maps = prediction.maps
+    names = list(maps)
     summary = prediction.summary()
-    if include_patient_info:
-        tags = {
-            label: prediction.image.GetMetaData(tag)
-            for tag, label in PATIENT_TAGS.items()
-            if prediction.image.HasMetaDataKey(tag)
-        }
-        if tags:
-            summary["patient"] = tags
+    summary["maps"] = maps_summary(names)
+    if patient_info:
+        summary["patient"] = dict(patient_info)
     out_dir = check_output_folder(out_dir)
     with atomic_directory(out_dir) as tmp:
-        maps = prediction.maps
-        # Maps are built one at a time inside the workers (each is a full input-grid volume), while
-        # zlib and ITK's writers release the GIL so writing overlaps the PNGs and the report.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            writes = [pool.submit(write_map, prediction.roi.labelmap, tmp / "rois.nrrd")]
-            writes += [pool.submit(_write_named_map, maps, name, tmp) for name in maps]
+        # ITK's writers and zlib release the GIL: the volumes are written while this thread draws the
+        # overlays and the report. Maps are split between the writers, each reusing one zero volume.
+        with ThreadPoolExecutor(max_workers=max(1, writer_threads), thread_name_prefix="map-writer") as pool:
+            writes = [pool.submit(write_volume, prediction.roi.labelmap, tmp / "rois.nrrd")]
+            shares = [names[start :: max(1, writer_threads)] for start in range(max(1, writer_threads))]
             writes += [
-                pool.submit(write_map, image, tmp / name) for name, image in (extra_images or {}).items()
+                pool.submit(_write_maps, maps, share, prediction.image, tmp) for share in shares if share
+            ]
+            writes += [
+                pool.submit(write_volume, image, tmp / name) for name, image in (extra_images or {}).items()
             ]
             # Planes are sampled in physical space, so the small crop-grid map draws the same overlay.
             heatmap = None
-            if "attention_fused" in maps:
+            if FUSED_ATTENTION in maps:
                 heatmap = (
-                    maps.on_crop_grid("attention_fused")
+                    maps.on_crop_grid(FUSED_ATTENTION)
                     if hasattr(maps, "on_crop_grid")
-                    else maps["attention_fused"]
+                    else maps[FUSED_ATTENTION]
                 )
             overlays = render_overlays(prediction.image, prediction.roi.labelmap, heatmap)
             for view, png in overlays.items():

@@ -50,6 +50,16 @@ class InputGridMaps(Mapping):
 
         return crop_map_to_input_grid(self.crop_arrays[name], self._model_input, self._image)
 
+    def __contains__(self, name) -> bool:
+        return name in self.crop_arrays  # Mapping's default would build the whole map to find out
+
+    def on_input_box(self, name: str):
+        """(float32 image on the input's index box under the crop, its first index (i, j, k)) or None:
+        everything of the map that is not zero, for writers that fill the rest themselves."""
+        from BreastSubtypeLib.preprocessing.crop import crop_map_on_input_box
+
+        return crop_map_on_input_box(self.crop_arrays[name], self._model_input, self._image)
+
     def on_crop_grid(self, name: str) -> sitk.Image:
         """The map on the crop's own physical grid: the same values in space, a few hundred kB."""
         crop = sitk.GetImageFromArray(self.crop_arrays[name])

@@ -179,10 +179,10 @@ def stack_model_inputs(model_inputs: Sequence[ModelInput]) -> tuple[np.ndarray, 
 
 def crop_map_on_input_box(
     crop_map: np.ndarray, model_input: ModelInput, image: sitk.Image
-) -> tuple[np.ndarray, tuple[int, int, int]] | None:
+) -> tuple[sitk.Image, tuple[int, int, int]] | None:
     """A map on the crop grid (D, H, W) resampled (linearly) onto the input voxels the crop covers.
 
-    Returns (float32 values indexed [k, j, i] of that index box, the box's first index (i, j, k)),
+    Returns (a float32 image on that index box of ``image``'s grid, the box's first index (i, j, k)),
     or None when the crop lies outside the image. The cost follows the crop, not the volume.
     """
     reference = model_input.crop_reference
@@ -214,27 +214,22 @@ def crop_map_on_input_box(
     box.SetDirection(image.GetDirection())
     box.SetOrigin(image.TransformIndexToPhysicalPoint([int(v) for v in lower]))
     resampled = sitk.Resample(crop_image, box, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    return sitk.GetArrayFromImage(resampled), tuple(int(v) for v in lower)
+    return resampled, tuple(int(v) for v in lower)
 
 
-def input_grid_from_box(values: np.ndarray, lower_ijk: Sequence[int], image: sitk.Image) -> sitk.Image:
-    """``values`` ([k, j, i], any pixel type) placed at ``lower_ijk`` in a zero image on ``image``'s exact grid.
-
-    One padding pass in C++ (no full-volume zero image pasted into afterwards), then the input's own
-    origin, spacing and direction copied, so the result overlays the input voxel for voxel.
-    """
-    box = sitk.GetImageFromArray(values)
-    upper_pad = [int(n - lo - b) for n, lo, b in zip(image.GetSize(), lower_ijk, box.GetSize())]
-    full = sitk.ConstantPad(box, [int(v) for v in lower_ijk], upper_pad, 0.0)
-    full.CopyInformation(image)
-    return full
+def paste_box(
+    grid: sitk.Image, box: sitk.Image | float, lower_ijk: Sequence[int], size_ijk: Sequence[int]
+) -> None:
+    """Write ``box`` (an image of ``grid``'s pixel type, or one value) into ``grid`` at ``lower_ijk``, in place."""
+    grid[tuple(slice(lo, lo + n) for lo, n in zip(lower_ijk, size_ijk))] = box
 
 
 def crop_map_to_input_grid(crop_map: np.ndarray, model_input: ModelInput, image: sitk.Image) -> sitk.Image:
     """A map on the crop grid (D, H, W) → float32 image on ``image``'s exact grid, zero outside the crop."""
+    full = sitk.Image(image.GetSize(), sitk.sitkFloat32)
+    full.CopyInformation(image)
     found = crop_map_on_input_box(crop_map, model_input, image)
-    if found is None:
-        empty = sitk.Image(image.GetSize(), sitk.sitkFloat32)
-        empty.CopyInformation(image)
-        return empty
-    return input_grid_from_box(*found, image)
+    if found is not None:
+        box, lower = found
+        paste_box(full, box, lower, box.GetSize())
+    return full

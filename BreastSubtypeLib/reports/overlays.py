@@ -14,6 +14,7 @@ import zlib
 import numpy as np
 import SimpleITK as sitk
 
+from BreastSubtypeLib.imaging.geometry import bounding_box_index
 from BreastSubtypeLib.reports.colormaps import apply_colormap
 from BreastSubtypeLib.rois.labels import CORE, RIM, ROI_COLORS_RGB
 
@@ -27,27 +28,43 @@ OUTPUT_PIXELS = 384
 MIN_FIELD_OF_VIEW_MM = 60.0
 
 
-def lesion_centre_mm(labelmap: sitk.Image) -> tuple[float, float, float]:
-    """Physical centroid of the tumour (core + rim) in LPS millimetres."""
+def _roi_box(labels: np.ndarray, spacing) -> tuple[slice, slice, slice]:
+    """Index box ([k, j, i]) of every ROI voxel: the only part of the volume the overlays look at."""
+    box = bounding_box_index(labels, 0.0, spacing)
+    if box is None:
+        raise ValueError("The ROI labelmap holds no tumour voxels.")
+    return box
+
+
+def lesion_centre_mm(
+    labelmap: sitk.Image, box: tuple[slice, slice, slice] | None = None
+) -> tuple[float, float, float]:
+    """Physical centroid of the tumour (core + rim) in LPS millimetres (``box``: the ROI's index box)."""
     labels = sitk.GetArrayViewFromImage(labelmap)
-    k, j, i = np.nonzero((labels == CORE) | (labels == RIM))
+    box = box or _roi_box(labels, labelmap.GetSpacing())
+    sub = labels[box]
+    k, j, i = np.nonzero((sub == CORE) | (sub == RIM))
     if k.size == 0:
         raise ValueError("The ROI labelmap holds no tumour voxels.")
     return labelmap.TransformContinuousIndexToPhysicalPoint(
-        (float(i.mean()), float(j.mean()), float(k.mean()))
+        (float(i.mean()) + box[2].start, float(j.mean()) + box[1].start, float(k.mean()) + box[0].start)
     )
 
 
-def _lesion_extent_mm(labelmap: sitk.Image) -> float:
-    labels = sitk.GetArrayViewFromImage(labelmap)
-    k, j, i = np.nonzero(labels)
+def _lesion_extent_mm(labelmap: sitk.Image, box: tuple[slice, slice, slice] | None = None) -> float:
+    box = box or _roi_box(sitk.GetArrayViewFromImage(labelmap), labelmap.GetSpacing())
     corners = [
         labelmap.TransformIndexToPhysicalPoint((int(a), int(b), int(c)))
-        for a in (i.min(), i.max())
-        for b in (j.min(), j.max())
-        for c in (k.min(), k.max())
+        for a in (box[2].start, box[2].stop - 1)
+        for b in (box[1].start, box[1].stop - 1)
+        for c in (box[0].start, box[0].stop - 1)
     ]
     return float(np.ptp(np.asarray(corners), axis=0).max())
+
+
+def field_of_view_for(labelmap: sitk.Image, box: tuple[slice, slice, slice] | None = None) -> float:
+    """Square field of view in mm: three times the ROI's extent, at least ``MIN_FIELD_OF_VIEW_MM``."""
+    return max(MIN_FIELD_OF_VIEW_MM, 3.0 * _lesion_extent_mm(labelmap, box))
 
 
 def _plane_reference(
@@ -95,13 +112,14 @@ def render_overlay(
     view: str,
     *,
     centre: tuple[float, float, float] | None = None,
+    field_of_view_mm: float | None = None,
     colormap: str = "inferno",
     opacity: float = 0.6,
     pixels: int = OUTPUT_PIXELS,
 ) -> np.ndarray:
     """RGB uint8 ``(pixels, pixels, 3)``: grey image, heatmap blended by its value, ROI outlines."""
     centre = centre or lesion_centre_mm(labelmap)
-    field_of_view_mm = max(MIN_FIELD_OF_VIEW_MM, 3.0 * _lesion_extent_mm(labelmap))
+    field_of_view_mm = field_of_view_mm or field_of_view_for(labelmap)
     reference = _plane_reference(centre, view, field_of_view_mm, pixels)
     rgb = _grey(sample_plane(image, reference))
     if heatmap is not None:
@@ -137,8 +155,19 @@ def render_overlays(
     image: sitk.Image, labelmap: sitk.Image, heatmap: sitk.Image | None, *, colormap: str = "inferno"
 ) -> dict[str, bytes]:
     """PNG bytes per view ("axial", "coronal", "sagittal") through the lesion centre."""
-    centre = lesion_centre_mm(labelmap)
+    box = _roi_box(sitk.GetArrayViewFromImage(labelmap), labelmap.GetSpacing())
+    centre, field_of_view_mm = lesion_centre_mm(labelmap, box), field_of_view_for(labelmap, box)
     return {
-        view: encode_png(render_overlay(image, labelmap, heatmap, view, centre=centre, colormap=colormap))
+        view: encode_png(
+            render_overlay(
+                image,
+                labelmap,
+                heatmap,
+                view,
+                centre=centre,
+                field_of_view_mm=field_of_view_mm,
+                colormap=colormap,
+            )
+        )  # fmt: skip
         for view in VIEWS
     }
