@@ -66,3 +66,33 @@ def test_overlay_goes_to_the_foreground_of_every_slice_view(mrml):
 def test_bad_threshold_fraction_is_refused():
     with pytest.raises(ValueError, match="threshold_fraction"):
         heatmaps.display_range(_heatmap(), 1.5)
+
+
+def test_colour_table_reference_is_released(mrml):
+    """CreateNodeByClass hands over a reference: once the scene lets the node go, only ours is left."""
+    node = heatmaps.perceptual_color_node(mrml.scene, "viridis")
+    mrml.scene.RemoveNode(node)
+    assert node.GetReferenceCount() == 1
+
+
+class _NoVoxels:
+    def __getattr__(self, name):
+        raise AssertionError(f"a slider tick read voxels (SimpleITK.{name})")
+
+
+def test_threshold_and_opacity_ticks_read_no_voxel(mrml, monkeypatch):
+    node = heatmaps.add_heatmap_volume(mrml.scene, _heatmap(), "attention", threshold_fraction=0.2)
+    background = volumes.volume_node_from_sitk(mrml.scene, sitk.Cast(_heatmap(), sitk.sitkInt16), "input")
+    composite = mrml.scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode")
+    monkeypatch.setattr(heatmaps, "sitk", _NoVoxels())
+    monkeypatch.setattr(volumes, "sitk", _NoVoxels())
+    monkeypatch.setattr(volumes, "numpy_support", _NoVoxels())
+    display = heatmaps.set_heatmap_threshold(node, 0.75)
+    assert (display.window_min, display.window_max, display.threshold) == pytest.approx((0.0, 2.0, 1.5))
+    assert node.GetDisplayNode().GetLowerThreshold() == pytest.approx(1.5)
+    assert heatmaps.show_overlay(mrml.scene, background, node, 0.3) == 1
+    assert heatmaps.set_overlay_opacity(mrml.scene, 0.8) == 1
+    assert composite.GetForegroundOpacity() == pytest.approx(0.8)
+    assert composite.GetForegroundVolumeID() == node.GetID()
+    with pytest.raises(ValueError, match="opacity"):
+        heatmaps.set_overlay_opacity(mrml.scene, 1.5)
