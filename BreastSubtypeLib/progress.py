@@ -2,7 +2,13 @@
 
 Library functions take ``progress: ProgressCallback | None`` and call it with a fraction in [0, 1]
 and a short stage text. The CLI shows a tqdm bar; with ``--progress-json`` it prints one JSON line
-per update on stdout, which the Slicer module's background-process runner and the web app parse.
+per update on stdout (``progress_line``), which the Slicer module's background-process runner and
+the web app read back with ``parse_progress_line``: the format is written and read here only.
+
+>>> parse_progress_line(progress_line(0.42, "network"))
+ProgressUpdate(fraction=0.42, stage='network')
+>>> parse_progress_line("epoch 1: train loss 0.7") is None
+True
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 ProgressCallback = Callable[[float, str], None]
@@ -35,12 +42,40 @@ def iterate(items: Iterable[T], total: int, progress: ProgressCallback | None, s
     report(progress, 1.0, stage)
 
 
+@dataclass(frozen=True)
+class ProgressUpdate:
+    fraction: float  # in [0, 1]
+    stage: str
+
+
+def progress_line(fraction: float, stage: str) -> str:
+    """One machine-readable progress line: ``{"progress": 0.42, "stage": "..."}``."""
+    return json.dumps({"progress": round(float(fraction), 4), "stage": stage})
+
+
+def parse_progress_line(line: str | bytes) -> ProgressUpdate | None:
+    """The update in a line of a child's stdout, or None for any other line (text, results, noise)."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", errors="replace")
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        data = json.loads(line)
+        fraction = float(data["progress"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    if fraction != fraction:  # NaN
+        return None
+    return ProgressUpdate(min(max(fraction, 0.0), 1.0), str(data.get("stage", "")))
+
+
 def json_lines_progress(stream=None) -> ProgressCallback:
-    """Machine-readable progress for a parent process: ``{"progress": 0.42, "stage": "..."}``."""
+    """Machine-readable progress for a parent process: one ``progress_line`` per update."""
     stream = stream or sys.stdout
 
     def _emit(fraction: float, stage: str) -> None:
-        stream.write(json.dumps({"progress": round(fraction, 4), "stage": stage}) + "\n")
+        stream.write(progress_line(fraction, stage) + "\n")
         stream.flush()
 
     return _emit

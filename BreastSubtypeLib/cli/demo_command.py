@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from BreastSubtypeLib.demo_case import DEMO_SEED
+from BreastSubtypeLib.inference.device import DEVICE_CHOICES
+
 HELP = "run phantom -> one-click tumour -> ROIs -> prediction -> report offline (demonstration model)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
-    parser.add_argument("--seed", type=int, default=7, help="phantom seed (default: 7)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--seed", type=int, default=DEMO_SEED, help=f"phantom seed (default: {DEMO_SEED})")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--model", default="demo", help=argparse.SUPPRESS)  # tests and model developers
     parser.add_argument(
         "--progress-json",
@@ -26,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from BreastSubtypeLib.demo_case import demo_case
     from BreastSubtypeLib.inference.outputs import check_output_folder, write_case_outputs
     from BreastSubtypeLib.inference.predict import predict
-    from BreastSubtypeLib.phantom import generate_phantom
     from BreastSubtypeLib.progress import TqdmProgress, json_lines_progress, report, scaled
     from BreastSubtypeLib.rois.one_click import segment_tumour_from_seed
 
@@ -37,9 +40,7 @@ def run(args: argparse.Namespace) -> int:
     progress = json_lines_progress() if args.progress_json else bar
     try:
         report(progress, 0.0, "synthetic phantom")
-        case = generate_phantom(
-            args.seed, size_ijk=(192, 192, 64), spacing_mm=(0.7, 0.7, 1.5), case_id="demo"
-        )
+        case = demo_case(args.seed)
         report(progress, 0.2, "one-click tumour from the lesion centre")
         tumour = segment_tumour_from_seed(case.image, case.lesion_center_lps, seed_space="LPS")
         prediction = predict(

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.tasks import TASK_OUTPUT_KEYS, TASKS
 
-# Task name -> forward() output key. Ki-67 is a percentage; the others are logits of "positive".
-TASKS: tuple[str, ...] = ("er", "pr", "her2", "ki67")
-TASK_OUTPUT_KEYS: dict[str, str] = {"er": "er", "pr": "pr", "her2": "her2", "ki67": "ki67_percent"}
-CLASSIFICATION_TASKS: tuple[str, ...] = ("er", "pr", "her2")
+# Tasks are named once (BreastSubtypeLib.tasks); forward() returns logits of "positive" for the
+# receptors and a percentage for Ki-67, under TASK_OUTPUT_KEYS.
 REGIONS: tuple[str, ...] = ("core", "rim", "peritumoral")
 # Model-input channels, in order (preprocessing writes them, the network reads them).
 INPUT_CHANNELS: tuple[str, ...] = ("image", "core", "rim", "peritumoral")
@@ -310,7 +309,6 @@ def ablation_config(name: str, base: NetworkConfig | None = None) -> NetworkConf
 
 __all__ = [
     "ABLATIONS",
-    "CLASSIFICATION_TASKS",
     "INPUT_CHANNELS",
     "REGIONS",
     "SCALAR_FEATURES",

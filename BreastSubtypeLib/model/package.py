@@ -29,14 +29,13 @@ from typing import Any
 from BreastSubtypeLib.atomic import atomic_directory
 from BreastSubtypeLib.errors import BadInputError, ModelPackageError
 from BreastSubtypeLib.model.config import (
-    CLASSIFICATION_TASKS,
     INPUT_CHANNELS,
     REGIONS,
     SCALAR_FEATURES,
-    TASK_OUTPUT_KEYS,
     NetworkConfig,
     PreprocessingConfig,
 )
+from BreastSubtypeLib.tasks import RECEPTORS, TASK_OUTPUT_KEYS
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
 METADATA_FILE = "configs/metadata.json"
@@ -75,7 +74,7 @@ def _task_units() -> dict[str, dict[str, str]]:
             "kind": "binary classification",
             "unit": "logit; probability of positive status = sigmoid(logit)",
         }
-        for task in CLASSIFICATION_TASKS
+        for task in RECEPTORS
     }
     units["ki67"] = {"output": TASK_OUTPUT_KEYS["ki67"], "kind": "regression", "unit": "percent (0-100)"}
     return units

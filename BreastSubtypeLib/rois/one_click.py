@@ -17,12 +17,8 @@
 5. If none is acceptable, refuse. Also refused: a seed outside the image or in air, no enhancement
    over the surroundings, a region too small to be a mass.
 
-Measured on phantoms with a click at the lesion centre, Dice vs the index lesion (reproduce with
-benchmarks/bench_one_click.py): 0-19 20/20 with Dice >= 0.85 (median 0.92; the rim-enhancing phantom 0 0.95, was
-refused), also 20/20 flipped, oblique, anisotropic (0.6x0.6x2 mm) and oblique-anisotropic; 0-39
-33/40 (the 7 below 0.85, 0.80-0.85, take in part of a strong peritumoral enhancement band). Fat,
-parenchyma and vessel clicks far from the lesion on phantoms 0-19: all refused, as before.
 The search region is a ball of radius ``max_diameter_mm`` around the seed, or the user's box.
+How close the result comes to the truth on phantoms: ``benchmarks/bench_one_click.py``.
 
 >>> result = segment_tumour_from_seed(image, (12.0, -40.5, 8.0), seed_space="RAS")  # doctest: +SKIP
 >>> result.volume_ml, result.warnings  # doctest: +SKIP
@@ -223,12 +219,59 @@ def _enclosing_wall(rays: _Rays, threshold, smoothed, search, seed_in_crop, spac
     return _close_and_fill(wall | centre, closing), wall
 
 
-def _rim_enhancing_lesion(
-    smoothed, search, distance_mm, seed_in_crop, spacing_kji, opening, closing, limit_mm, bound_mm
-):
-    """(region, wall, extent_mm, within_bound, compactness) of an enhancing wall enclosing a dark seed,
-    retried with a raised threshold while it leaks; None when no wall encloses the seed."""
-    rays = _cast_rays(smoothed, search, seed_in_crop, spacing_kji, min(RIM_REACH_MM, limit_mm))
+@dataclass
+class _Candidate:
+    """A region grown at the seed and what decides whether it is a lesion."""
+
+    region: np.ndarray  # bool, on the search crop
+    extent_mm: float  # farthest voxel from the seed
+    within_bound: bool  # ends inside the search ball (always with a user's box)
+    compactness: float
+    threshold: float
+    ball: np.ndarray | None = None  # the tissue whose median is "the surroundings"
+    wall: np.ndarray | None = None  # the enhancing shell of a rim-enhancing lesion
+
+    @property
+    def acceptable(self) -> bool:
+        return bool(self.region.any()) and self.within_bound and self.compactness >= MIN_COMPACTNESS
+
+
+@dataclass
+class _Neighbourhood:
+    """The image around the seed, in the search crop: what every step of the search reads."""
+
+    crop: tuple[slice, ...]  # of the image array, [k, j, i]
+    low: np.ndarray  # first voxel of the crop (k, j, i)
+    high: np.ndarray  # one past its last voxel
+    shape_kji: tuple[int, ...]  # of the whole image
+    seed_in_crop: tuple[int, int, int]
+    spacing_kji: np.ndarray
+    bound_mm: float | None  # radius of the search ball; None inside a user's box
+    smoothed: np.ndarray
+    distance_mm: np.ndarray  # from the seed
+    search: np.ndarray  # bool: where the lesion may lie
+    tissue: np.ndarray  # bool: search region above the air level
+    opening: np.ndarray
+    closing: np.ndarray
+
+    @property
+    def limit_mm(self) -> float:
+        return self.bound_mm if self.bound_mm is not None else float(self.distance_mm.max())
+
+    def candidate(self, region: np.ndarray, threshold: float, **parts) -> _Candidate:
+        extent_mm = float(self.distance_mm[region].max()) if region.any() else 0.0
+        within_bound = self.bound_mm is None or extent_mm <= self.bound_mm - float(max(self.spacing_kji))
+        compactness = _compactness(region, extent_mm, self.spacing_kji)
+        return _Candidate(region, extent_mm, within_bound, compactness, threshold, **parts)
+
+
+def _rim_enhancing_lesion(around: _Neighbourhood) -> _Candidate | None:
+    """An enhancing wall enclosing a dark seed, filled, retried with a raised threshold while it
+    leaks; None when no wall encloses the seed."""
+    smoothed, distance_mm = around.smoothed, around.distance_mm
+    rays = _cast_rays(
+        smoothed, around.search, around.seed_in_crop, around.spacing_kji, min(RIM_REACH_MM, around.limit_mm)
+    )
     centre_level = float(np.median(smoothed[distance_mm <= 1.5]))
     wall_level = float(np.median(rays.profiles.max(axis=1)))  # the brightest met along each ray
     if not wall_level >= RIM_CONTRAST * centre_level:
@@ -238,34 +281,22 @@ def _rim_enhancing_lesion(
         # Halfway from the dark centre to the wall, raised towards the wall after a leak.
         threshold = centre_level + (0.5 + 0.5 * raise_fraction) * (wall_level - centre_level)
         found = _enclosing_wall(
-            rays, threshold, smoothed, search, seed_in_crop, spacing_kji, opening, closing
-        )
+            rays, threshold, smoothed, around.search, around.seed_in_crop, around.spacing_kji,
+            around.opening, around.closing,
+        )  # fmt: skip
         if found is None:
             break
         region, wall = found
-        extent_mm = float(distance_mm[region].max())
-        compactness = _compactness(region, extent_mm, spacing_kji)
-        within_bound = bound_mm is None or extent_mm <= bound_mm - float(max(spacing_kji))
-        result = region, wall, extent_mm, within_bound, compactness
-        if within_bound and compactness >= MIN_COMPACTNESS:
+        result = around.candidate(region, threshold, wall=wall)
+        if result.within_bound and result.compactness >= MIN_COMPACTNESS:
             break
+    if result is not None:
+        result.ball = (distance_mm <= result.extent_mm / FIT_FRACTION) & around.tissue
     return result
 
 
-def segment_tumour_from_seed(
-    image: sitk.Image,
-    seed: Sequence[float],
-    *,
-    seed_space: str = "RAS",
-    box: Sequence[Sequence[float]] | None = None,
-    max_diameter_mm: float = 60.0,
-    local_mm: float = 10.0,
-) -> OneClickResult:
-    """Segment the enhancing lesion under ``seed`` (a point inside it, in ``seed_space``).
-
-    ``box``: two opposite corners in the seed's space bounding the lesion, or None.
-    Raises TumourSegmentationError when no bounded, enhancing lesion is found at the seed.
-    """
+def _neighbourhood(image, seed, seed_space, box, max_diameter_mm) -> _Neighbourhood:
+    """The crop searched for the lesion: the user's box, or a ball of ``max_diameter_mm`` at the seed."""
     seed_lps = _to_lps(seed, seed_space)
     size = np.asarray(image.GetSize())
     seed_ijk = np.asarray(physical_to_continuous_index(image, seed_lps))
@@ -275,7 +306,6 @@ def segment_tumour_from_seed(
         )
     seed_voxel = np.clip(np.round(seed_ijk).astype(int), 0, size - 1)[::-1]  # (k, j, i)
     spacing_kji = np.asarray(image.GetSpacing())[::-1]
-
     if box is not None:
         corners = np.asarray([physical_to_continuous_index(image, _to_lps(c, seed_space)) for c in box])[
             :, ::-1
@@ -298,84 +328,62 @@ def segment_tumour_from_seed(
     grids = np.ogrid[tuple(slice(0, n) for n in values.shape)]
     distance_mm = np.sqrt(sum(((g - c) * s) ** 2 for g, c, s in zip(grids, seed_in_crop, spacing_kji)))
     search = distance_mm <= bound_mm if bound_mm is not None else np.ones(values.shape, bool)
-
     air_level = tissue_threshold(image)
-    tissue = search & (smoothed > air_level)
-    near_seed = distance_mm <= 1.5
-    if np.median(smoothed[near_seed]) <= air_level and smoothed[seed_in_crop] <= air_level:
+    if np.median(smoothed[distance_mm <= 1.5]) <= air_level and smoothed[seed_in_crop] <= air_level:
         raise TumourSegmentationError(
             "The seed lies in air, not on the lesion; click inside the enhancing lesion."
         )
-    opening, closing = _ball(OPENING_MM, spacing_kji), _ball(CLOSING_MM, spacing_kji)
-    limit_mm = bound_mm if bound_mm is not None else float(distance_mm.max())
-    edge_mm = float(max(spacing_kji))
+    return _Neighbourhood(
+        crop, low, high, tuple(size[::-1]), seed_in_crop, spacing_kji, bound_mm, smoothed, distance_mm,
+        search, search & (smoothed > air_level), _ball(OPENING_MM, spacing_kji), _ball(CLOSING_MM, spacing_kji),
+    )  # fmt: skip
+
+
+def _grow_at_seed(around: _Neighbourhood) -> _Candidate:
+    """Otsu within a ball about 1.5x the lesion, grown until the region sits well inside it; the
+    threshold raised towards the brightest signal while the region leaks."""
+    smoothed, distance_mm = around.smoothed, around.distance_mm
     for raise_fraction in THRESHOLD_RAISES:
         radius_mm = START_RADIUS_MM
         while True:
-            # Otsu within a ball about 1.5× the lesion: tumour against its own surroundings, grown until
-            # the region sits well inside the ball.
-            ball = (distance_mm <= radius_mm) & tissue
+            # Tumour against its own surroundings, not fat against parenchyma.
+            ball = (distance_mm <= radius_mm) & around.tissue
             otsu = threshold_otsu(smoothed[ball])
             # After a leak, move the threshold towards the brightest signal around the seed.
             threshold = otsu + raise_fraction * (np.percentile(smoothed[ball], 99) - otsu)
             region = _region_at_seed(
-                search & (smoothed > threshold), opening, closing, distance_mm, seed_in_crop
-            )
+                around.search & (smoothed > threshold), around.opening, around.closing, distance_mm,
+                around.seed_in_crop,
+            )  # fmt: skip
             extent_mm = float(distance_mm[region].max()) if region.any() else 0.0
-            if extent_mm <= FIT_FRACTION * radius_mm or radius_mm >= limit_mm:
+            if extent_mm <= FIT_FRACTION * radius_mm or radius_mm >= around.limit_mm:
                 break
-            radius_mm = min(extent_mm / FIT_FRACTION * 1.05, limit_mm)
-        if not region.any():
-            break  # a higher threshold finds nothing either
-        compactness = _compactness(region, extent_mm, spacing_kji)
-        within_bound = bound_mm is None or extent_mm <= bound_mm - edge_mm
-        if within_bound and compactness >= MIN_COMPACTNESS:
-            break
-    wall = None
-    if not (region.any() and within_bound and compactness >= MIN_COMPACTNESS):
-        # Nothing acceptable at the seed: it may lie in the necrotic centre of a rim-enhancing lesion.
-        rim = _rim_enhancing_lesion(
-            smoothed, search, distance_mm, seed_in_crop, spacing_kji, opening, closing, limit_mm, bound_mm
-        )
-        if rim is not None and rim[3] and rim[4] >= MIN_COMPACTNESS:
-            region, wall, extent_mm, within_bound, compactness = rim
-            ball = (distance_mm <= extent_mm / FIT_FRACTION) & tissue
-        elif rim is not None and not region.any():
-            raise TumourSegmentationError(
-                "No enhancing lesion at the seed: it lies in non-enhancing tissue (fat, or a necrotic centre "
-                "whose enhancing wall is not a bounded mass); click on the enhancing lesion or draw a box."
-            )
-    if not region.any():
-        raise TumourSegmentationError(
-            "No enhancing lesion at the seed (it lies in non-enhancing tissue such as fat); "
-            "click inside the enhancing lesion."
-        )
-    surroundings = ball & ~region
-    background = float(np.median(smoothed[surroundings])) if surroundings.any() else threshold
-    lesion_level = float(np.median(smoothed[region if wall is None else wall]))
+            radius_mm = min(extent_mm / FIT_FRACTION * 1.05, around.limit_mm)
+        found = around.candidate(region, threshold, ball=ball)
+        if not region.any() or found.acceptable:
+            break  # a higher threshold finds nothing either, or this one is a lesion
+    return found
+
+
+def _refuse_unless_lesion(found: _Candidate, around: _Neighbourhood, volume_ml: float) -> None:
+    """Refuse, naming why, a region that does not enhance or is not a bounded, compact mass."""
+    surroundings = found.ball & ~found.region
+    smoothed = around.smoothed
+    background = float(np.median(smoothed[surroundings])) if surroundings.any() else found.threshold
+    lesion_level = float(np.median(smoothed[found.region if found.wall is None else found.wall]))
     if lesion_level < MIN_ENHANCEMENT_RATIO * background:
         raise TumourSegmentationError(
             f"Nothing enhances at the seed ({lesion_level:.0f} vs {background:.0f} in the surrounding tissue); "
             "click inside an enhancing lesion."
         )
-
-    warnings: list[str] = []
-    centre_level = float(np.median(smoothed[near_seed]))
-    if wall is not None or centre_level <= DARK_CENTRE_FRACTION * float(np.median(smoothed[region])):
-        warnings.append(
-            "Rim-enhancing lesion with a non-enhancing centre (necrosis?) at the seed: the tumour includes "
-            "the enclosed centre; check its outline."
-        )
-    voxel_ml = float(np.prod(spacing_kji)) / 1000.0
-    volume_ml = float(region.sum()) * voxel_ml
-    if region.any() and within_bound and compactness < MIN_COMPACTNESS:
+    if found.within_bound and found.compactness < MIN_COMPACTNESS:
         raise TumourSegmentationError(
             "The enhancing region at the seed is not a compact mass (a vessel or enhancing parenchyma); "
             "click inside the lesion, draw a box around it, or segment it by hand."
         )
-    if not within_bound:
+    if not found.within_bound:
         raise TumourSegmentationError(
-            f"The region grown from the seed reached its {bound_mm:g} mm bound (it leaked into enhancing "
+            f"The region grown from the seed reached its {around.bound_mm:g} mm bound (it leaked into enhancing "
             "parenchyma or vessels); draw a box around the lesion or segment it by hand."
         )
     if volume_ml < MIN_TUMOUR_VOLUME_ML:
@@ -383,26 +391,71 @@ def segment_tumour_from_seed(
             f"The enhancing region at the seed is only {volume_ml * 1000:.0f} mm³, too small for a mass; "
             "click inside the lesion or segment it by hand."
         )
-    touches_crop = [
+
+
+def _warnings(found: _Candidate, around: _Neighbourhood, user_box: bool) -> list[str]:
+    warnings: list[str] = []
+    region, smoothed = found.region, around.smoothed
+    centre_level = float(np.median(smoothed[around.distance_mm <= 1.5]))
+    if found.wall is not None or centre_level <= DARK_CENTRE_FRACTION * float(np.median(smoothed[region])):
+        warnings.append(
+            "Rim-enhancing lesion with a non-enhancing centre (necrosis?) at the seed: the tumour includes "
+            "the enclosed centre; check its outline."
+        )
+    low, high, shape = around.low, around.high, around.shape_kji
+    touches_box = [
         (region.take(0, axis=a).any() and low[a] > 0)
-        or (region.take(-1, axis=a).any() and high[a] < size[::-1][a])
+        or (region.take(-1, axis=a).any() and high[a] < shape[a])
         for a in range(3)
     ]
-    if box is not None and any(touches_crop):
+    if user_box and any(touches_box):
         warnings.append("The lesion reaches the edge of the box; it may extend beyond it.")
     if any(
-        region.take(0, axis=a).any()
-        and low[a] == 0
-        or region.take(-1, axis=a).any()
-        and high[a] == size[::-1][a]
+        (region.take(0, axis=a).any() and low[a] == 0)
+        or (region.take(-1, axis=a).any() and high[a] == shape[a])
         for a in range(3)
     ):
         warnings.append(
             "The lesion touches the image border; its extent beyond the field of view is unknown."
         )
+    return warnings
 
-    full = np.zeros(tuple(size[::-1]), np.uint8)
-    full[crop] = region
+
+def segment_tumour_from_seed(
+    image: sitk.Image,
+    seed: Sequence[float],
+    *,
+    seed_space: str = "RAS",
+    box: Sequence[Sequence[float]] | None = None,
+    max_diameter_mm: float = 60.0,
+) -> OneClickResult:
+    """Segment the enhancing lesion under ``seed`` (a point inside it, in ``seed_space``).
+
+    ``box``: two opposite corners in the seed's space bounding the lesion, or None.
+    Raises TumourSegmentationError when no bounded, enhancing lesion is found at the seed.
+    """
+    around = _neighbourhood(image, seed, seed_space, box, max_diameter_mm)
+    found = _grow_at_seed(around)
+    if not found.acceptable:
+        # Nothing acceptable at the seed: it may lie in the necrotic centre of a rim-enhancing lesion.
+        rim = _rim_enhancing_lesion(around)
+        if rim is not None and rim.within_bound and rim.compactness >= MIN_COMPACTNESS:
+            found = rim
+        elif rim is not None and not found.region.any():
+            raise TumourSegmentationError(
+                "No enhancing lesion at the seed: it lies in non-enhancing tissue (fat, or a necrotic centre "
+                "whose enhancing wall is not a bounded mass); click on the enhancing lesion or draw a box."
+            )
+    if not found.region.any():
+        raise TumourSegmentationError(
+            "No enhancing lesion at the seed (it lies in non-enhancing tissue such as fat); "
+            "click inside the enhancing lesion."
+        )
+    voxel_ml = float(np.prod(around.spacing_kji)) / 1000.0
+    volume_ml = float(found.region.sum()) * voxel_ml
+    _refuse_unless_lesion(found, around, volume_ml)
+    full = np.zeros(around.shape_kji, np.uint8)
+    full[around.crop] = found.region
     mask = sitk.GetImageFromArray(full)
     mask.CopyInformation(image)
-    return OneClickResult(mask, volume_ml, warnings)
+    return OneClickResult(mask, volume_ml, _warnings(found, around, box is not None))

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
+from BreastSubtypeLib.atomic import atomic_path
+
 
 def _known(y_true: Sequence, y_score: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """Drop cases without a label (None/NaN) or without a score."""
@@ -164,8 +166,6 @@ def reliability_plot(
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
-
-    from BreastSubtypeLib.atomic import atomic_path
 
     figure, axes = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     axes.plot([0, 1], [0, 1], color="0.6", linestyle="--", label="perfect calibration")
