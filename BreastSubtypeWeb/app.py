@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
+from pathlib import Path
 
 from .rendering import configure_offscreen_rendering
 
@@ -24,7 +26,8 @@ from trame_slicer.core import SlicerApp  # noqa: E402
 from trame_slicer.rca_view import register_rca_factories  # noqa: E402
 
 from . import module as web_module  # noqa: E402
-from .session import DEFAULT_MAX_UPLOAD_MB, SessionFolder  # noqa: E402
+from . import security  # noqa: E402
+from .session import DEFAULT_IMAGE_MEMORY_MB, DEFAULT_MAX_UPLOAD_MB, SessionFolder  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +36,18 @@ LAYOUT_ID = "Axial Primary"
 
 
 class BreastSubtypeWebApp(TrameApp):
-    def __init__(self, server=None, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, model: str = "demo"):
+    def __init__(
+        self,
+        server=None,
+        *,
+        max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+        image_memory_mb: float = DEFAULT_IMAGE_MEMORY_MB,
+        model: str = "demo",
+    ):
         super().__init__(server, client_type="vue3")
         self.server.enable_module(trame_slicer_module)
         self.server.enable_module(web_module)
-        self.session = SessionFolder(max_upload_mb=max_upload_mb)
+        self.session = SessionFolder(max_upload_mb=max_upload_mb, image_memory_mb=image_memory_mb)
         self.slicer_app = SlicerApp()
         register_rca_factories(self.slicer_app.view_manager, self.server)
 
@@ -84,19 +94,55 @@ class BreastSubtypeWebApp(TrameApp):
         self._segment_editor_logic.set_ui(self.segment_editor_ui)
 
 
+def access_url(host: str, port: int, token: str, tls: bool) -> str:
+    """The link printed at start: this server's address with its token, as Jupyter prints its own."""
+    if host in security.WILDCARD_HOSTS:
+        host = socket.getfqdn()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}/?{security.TOKEN_QUERY}={token}"
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
+    token: str,
+    allow_hosts: tuple[str, ...] = (),
+    allow_origins: tuple[str, ...] = (),
+    tls: tuple[Path, Path] | None = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    image_memory_mb: float = DEFAULT_IMAGE_MEMORY_MB,
     model: str = "demo",
 ) -> None:
     """Serve until interrupted; the session folder is removed on the way out."""
-    # trame parses sys.argv itself; keep our own flags away from it.
+    from trame_client.module import vue3
+
+    # trame parses sys.argv itself; keep our own flags (and the token) away from it.
     sys.argv = sys.argv[:1]
-    app = BreastSubtypeWebApp(max_upload_mb=max_upload_mb, model=model)
+    app = BreastSubtypeWebApp(max_upload_mb=max_upload_mb, image_memory_mb=image_memory_mb, model=model)
+    # The token becomes wslink's secret through trame's own parser, never through a visible argv.
+    app.server.cli.set_defaults(authKey=token, ssl=",".join(str(p) for p in tls) if tls else "")
+    policy = security.AccessPolicy(
+        token=token,
+        host_names=security.server_host_names(host, allow_hosts),
+        extra_origins=frozenset(allow_origins),
+        tls=tls is not None,
+        # An upload travels as one message: its bytes plus a little framing.
+        max_message_bytes=app.session.max_upload_bytes + 2**20,
+    )
+    security.install(app.server, policy, Path(vue3.www) / "index.html")
+
+    def announce(**_) -> None:
+        url = access_url(host, app.server.port, token, tls is not None)
+        print(
+            f"\nBreastSubtype is ready. Open this link (it holds the access token: keep it private):\n    {url}\n",
+            flush=True,
+        )
+
+    app.server.controller.on_server_ready.add(announce)
     try:
-        app.server.start(host=host, port=port, open_browser=False, timeout=0, show_connection_info=True)
+        app.server.start(host=host, port=port, open_browser=False, timeout=0, show_connection_info=False)
     finally:
         app.session.close()
 

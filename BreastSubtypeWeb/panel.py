@@ -9,7 +9,7 @@ from __future__ import annotations
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from .session import UPLOAD_SUFFIXES
+from .uploads import UPLOAD_SUFFIXES
 from .workflow import CaseWorkflow
 
 DEMO_WARNING = (
@@ -60,6 +60,7 @@ class BreastSubtypePanel(html.Div):
             accept=",".join(UPLOAD_SUFFIXES),
             density="compact",
             hide_details=True,
+            disabled=("bs_running",),  # a new case during Run would lose the run
             prepend_icon="mdi-file-upload",
             change=(
                 f"window.breast_subtype_upload($event.target.files, {max_bytes}, '{max_mb:g}', "

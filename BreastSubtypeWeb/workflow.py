@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from trame_server.utils.asynchronous import create_task
 from BreastSubtypeLib.errors import BadInputError
 
 from .session import SessionFolder, safe_file_name
+from .uploads import check_upload
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +89,13 @@ class CaseWorkflow:
         self.state.bs_error = ""
         try:
             return function(*args)
-        except BadInputError as exc:
-            self.state.bs_error = " ".join(str(exc).split())
-        except Exception as exc:  # internal error: say so in the panel and keep serving
-            logger.exception("%s failed", action)
-            self.state.bs_error = f"{action} failed: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # every failure is reported in the panel
+            self.state.bs_error = error_line(action, exc)
         return None
+
+    def _require_idle(self) -> None:
+        if self.state.bs_running:
+            raise BadInputError("Run is in progress: wait for it to finish before loading another case.")
 
     # ---- loading -------------------------------------------------------------------------------------
 
@@ -102,6 +105,7 @@ class CaseWorkflow:
     def _load_demo_case(self) -> None:
         from BreastSubtypeLib.phantom import generate_phantom
 
+        self._require_idle()
         case = generate_phantom(
             DEMO_SEED,
             size_ijk=DEMO_SIZE_IJK,
@@ -125,9 +129,18 @@ class CaseWorkflow:
 
         if not files:
             return
+        self._require_idle()
         upload = ClientFile(files[0])
-        path = self.session.save_upload(upload.name, upload.content)
-        self._show_image(read_image(path), safe_file_name(upload.name))
+        # The current case stays until the new file has passed its header checks and been read.
+        staged = self.session.stage_upload(upload.name, upload.content)
+        try:
+            check_upload(staged, self.session.image_memory_bytes)
+            image = read_image(staged)
+        except BaseException:
+            self.session.discard_staged()
+            raise
+        self.session.adopt_staged(staged)
+        self._show_image(image, safe_file_name(upload.name))
         self.state.bs_message = "Volume loaded: click the lesion or draw the tumour."
 
     def _show_image(self, image, name: str) -> None:
@@ -225,13 +238,14 @@ class CaseWorkflow:
 
         self._require_volume()
         segmentation_node, segment_id = self._tumour_segment()
-        peri_mm = float(self.state.bs_peri_mm)
+        rim_mm = _millimetres(self.state.bs_rim_mm, "The rim width")
+        peri_mm = _millimetres(self.state.bs_peri_mm, "The peritumoral width")
         self.roi_node, rois = generate_rois(
             self.scene,
             self.volume_node,
             segmentation_node,
             segment_id,
-            float(self.state.bs_rim_mm),
+            rim_mm,
             peri_mm,
             roi_segmentation_node=self.roi_node,
         )
@@ -258,13 +272,9 @@ class CaseWorkflow:
             await self._run_process(command)
             with self.state:
                 self._show_results()
-        except BadInputError as exc:
+        except Exception as exc:  # every failure is reported in the panel
             with self.state:
-                self.state.bs_error = " ".join(str(exc).split())
-        except Exception as exc:
-            logger.exception("Run failed")
-            with self.state:
-                self.state.bs_error = f"Run failed: {type(exc).__name__}: {exc}"
+                self.state.bs_error = error_line("Run", exc)
         finally:
             self._process = None
             with self.state:
@@ -283,8 +293,8 @@ class CaseWorkflow:
             inputs,
             self.session.case_dir / "outputs",
             model=self.model,
-            rim_mm=float(self.state.bs_rim_mm),
-            peri_mm=float(self.state.bs_peri_mm),
+            rim_mm=_millimetres(self.state.bs_rim_mm, "The rim width"),
+            peri_mm=_millimetres(self.state.bs_peri_mm, "The peritumoral width"),
             python=sys.executable,
         )
 
@@ -363,6 +373,40 @@ class CaseWorkflow:
         if not self.state.bs_report_ready:
             raise BadInputError("Run the model before downloading the report.")
         return self.session.resolve("outputs/report.html").read_bytes()
+
+
+# An absolute path in a message (server folders, the Python install): only its last part is kept.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/-])(?:/[^\s'\",;:()]+)+")
+
+
+def scrub_paths(text: str) -> str:
+    """Server paths reduced to their file name, so no folder layout of the server reaches the browser.
+
+    >>> scrub_paths("The image /tmp/breast-subtype-web-x/case-001/a.nrrd cannot be read.")
+    'The image a.nrrd cannot be read.'
+    """
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/", text)
+
+
+def error_line(action: str, exc: BaseException) -> str:
+    """What the panel shows: a bad input's own message in full, or an internal error named, never a trace."""
+    if isinstance(exc, BadInputError):
+        return scrub_paths(" ".join(str(exc).split()))
+    logger.error("%s failed", action, exc_info=exc)
+    detail = scrub_paths(" ".join(str(exc).split()))
+    return f"{action} failed ({type(exc).__name__}{': ' + detail if detail else ''}); the server log has the details."
+
+
+def _millimetres(value, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise BadInputError(
+            f"{what} must be a positive number of mm, not '{'' if value is None else value}'."
+        )
+    return number
 
 
 def _opacity(value) -> float:

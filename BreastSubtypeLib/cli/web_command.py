@@ -1,19 +1,22 @@
 """``breast-subtype web``: the BreastSubtype app in the browser (trame-slicer on Slicer's core).
 
-Listens on 127.0.0.1 unless ``--host`` says otherwise. The web packages (trame-slicer, slicer-core)
-are imported only here, inside ``run``, so the rest of the CLI never needs them.
+Listens on 127.0.0.1 with a random access token unless told otherwise; any other address needs TLS
+(``--tls-cert``/``--tls-key``) or an explicit ``--insecure-remote``. The web packages (trame-slicer,
+slicer-core) are imported only inside ``run``, so the rest of the CLI never needs them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeWeb.security import LOOPBACK_HOSTS, TOKEN_ENV, check_token, new_token
+from BreastSubtypeWeb.session import DEFAULT_IMAGE_MEMORY_MB, DEFAULT_MAX_UPLOAD_MB
 
 HELP = "serve the BreastSubtype app in a web browser (slice views, 3-D view, one-click tumour, results)"
-
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,26 +24,88 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1, this machine only; anything else exposes "
-        "uploaded images to the network)",
+        help="address to listen on (default 127.0.0.1, this machine only); any other address needs "
+        "--tls-cert/--tls-key or --insecure-remote",
     )
     parser.add_argument(
-        "--max-upload-mb", type=float, default=512, help="largest accepted upload in MB (default 512)"
+        "--token",
+        default=None,
+        help=f"access token of this server (default: ${TOKEN_ENV}, else a random one); it is part of the "
+        "link printed at start. Prefer the environment variable: a command line is visible to other users",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name browsers use for this server (the reverse proxy's public name); repeatable",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another origin allowed to open the WebSocket (e.g. https://launcher.example:443 when a "
+        "launcher serves the page); repeatable",
+    )
+    parser.add_argument("--tls-cert", type=Path, default=None, help="TLS certificate (PEM) to serve HTTPS")
+    parser.add_argument("--tls-key", type=Path, default=None, help="private key (PEM) of --tls-cert")
+    parser.add_argument(
+        "--insecure-remote",
+        action="store_true",
+        help="allow a non-loopback --host without TLS (only behind a TLS-terminating proxy on a trusted "
+        "network); the access token is still required",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help=f"largest accepted upload in MB (default {DEFAULT_MAX_UPLOAD_MB})",
+    )
+    parser.add_argument(
+        "--image-memory-mb",
+        type=float,
+        default=DEFAULT_IMAGE_MEMORY_MB,
+        help="memory budget of one uploaded image once decoded, in MB, checked from its header before "
+        f"any voxel is read (default {DEFAULT_IMAGE_MEMORY_MB})",
     )
     parser.add_argument(
         "--model", default="demo", help="registry id or model package folder/zip used by Run (default: demo)"
     )
 
 
-def exposure_warning(host: str) -> str | None:
-    """The warning printed when the server would be reachable from other machines."""
-    if host in LOCAL_HOSTS:
+def exposure_warning(host: str, tls: bool) -> str | None:
+    """The warning printed when the server is reachable from other machines."""
+    if host in LOOPBACK_HOSTS:
         return None
+    transport = "over HTTPS" if tls else "WITHOUT TLS (the token and images cross the network in clear)"
     return (
-        f"WARNING: listening on {host}: anyone who can reach this address can upload images, "
-        "see results and download reports. There is no login and no TLS; use it only on a trusted "
-        "network or behind an authenticating HTTPS proxy."
+        f"WARNING: listening on {host} {transport}: anyone who has the link with its token can upload "
+        "images, see results and download reports. Give each user their own session (docs/web.md)."
     )
+
+
+def _origin(value: str) -> str:
+    origin = value.strip().lower().rstrip("/")
+    if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
+        raise BadInputError(f"--allow-origin takes scheme://host[:port], not '{value}'.")
+    return origin
+
+
+def _tls_files(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    if args.tls_cert is None and args.tls_key is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise BadInputError("--tls-cert and --tls-key go together.")
+    for path in (args.tls_cert, args.tls_key):
+        if not path.is_file():
+            raise BadInputError(f"The TLS file {path} does not exist.")
+    return args.tls_cert.resolve(), args.tls_key.resolve()
+
+
+def access_token(args: argparse.Namespace) -> str:
+    given = args.token or os.environ.get(TOKEN_ENV)
+    return check_token(given) if given else new_token()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +113,17 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--port must be between 0 and 65535, not {args.port}.")
     if args.max_upload_mb <= 0:
         raise BadInputError(f"--max-upload-mb must be positive, not {args.max_upload_mb}.")
-    warning = exposure_warning(args.host)
+    if args.image_memory_mb <= 0:
+        raise BadInputError(f"--image-memory-mb must be positive, not {args.image_memory_mb}.")
+    tls = _tls_files(args)
+    if args.host not in LOOPBACK_HOSTS and tls is None and not args.insecure_remote:
+        raise BadInputError(
+            f"Refusing to listen on {args.host} without TLS: give --tls-cert and --tls-key, or "
+            "--insecure-remote if a TLS-terminating proxy on a trusted network stands in front."
+        )
+    token = access_token(args)
+    origins = tuple(_origin(value) for value in args.allow_origin)
+    warning = exposure_warning(args.host, tls is not None)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     try:
@@ -57,5 +132,15 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(
             f"The web app needs the 'web' extra ({exc.name} is missing): pip install 'breast-subtype[web]'."
         ) from exc
-    serve(host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, model=args.model)
+    serve(
+        host=args.host,
+        port=args.port,
+        token=token,
+        allow_hosts=tuple(args.allow_host),
+        allow_origins=origins,
+        tls=tls,
+        max_upload_mb=args.max_upload_mb,
+        image_memory_mb=args.image_memory_mb,
+        model=args.model,
+    )
     return 0

@@ -49,7 +49,7 @@ def page(browser, web_server):
     context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(web_server.url)
+    page.goto(web_server.access_url)
     page.get_by_test_id("load-demo").wait_for()
     yield page
     context.close()

@@ -6,6 +6,7 @@ A module with its own name (not conftest) so test files can import it unambiguou
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -33,11 +34,20 @@ def _free_port() -> int:
 
 
 class WebServer:
-    def __init__(self, log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
+    """``url`` is the bare address; ``access_url`` the link with the token, as printed at start."""
+
+    def __init__(self, log_path: Path, extra_args: tuple[str, ...] = (), env: dict | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
+        self.access_url = ""
+        self.token = ""
         self.log_path = log_path
-        env = {**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkOSOpenGLRenderWindow", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "VTK_DEFAULT_OPENGL_WINDOW": "vtkOSOpenGLRenderWindow",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         env.pop("DISPLAY", None)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -67,12 +77,13 @@ class WebServer:
                 raise RuntimeError(
                     f"breast-subtype web exited with {self.process.returncode}:\n{self.log()[-3000:]}"
                 )
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
+            printed = re.search(r"(http://127\.0\.0\.1:\d+/\?secret=([\w-]+))", self.log())
+            if printed:
+                self.access_url, self.token = printed.groups()
+                with urllib.request.urlopen(self.access_url, timeout=5) as response:
                     if response.status == 200:
                         return
-            except OSError:
-                time.sleep(0.5)
+            time.sleep(0.5)
         raise RuntimeError(
             f"breast-subtype web did not answer within {SERVER_START_TIMEOUT_S} s:\n{self.log()}"
         )
