@@ -1,6 +1,6 @@
 """Background process runner: the GUI starts the CLI, polls it from a timer, and can cancel it.
 
-Pure standard library (psutil when present), no qt and no slicer, so it runs the same in Slicer
+Standard library (psutil when present) and the Lib's progress-line parser, no qt and no slicer, so it runs the same in Slicer
 and under pytest with a plain ``python``. Reader threads drain stdout/stderr so a chatty child
 never blocks on a full pipe; the GUI thread only calls :meth:`BackgroundProcess.poll` and
 :meth:`BackgroundProcess.take_log`, which never wait.
@@ -13,7 +13,6 @@ process group is killed as well.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import shutil
@@ -21,28 +20,9 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-
-@dataclass(frozen=True)
-class ProgressUpdate:
-    fraction: float
-    stage: str
-
-
-def parse_progress_line(line: str) -> ProgressUpdate | None:
-    """``{"progress": 0.4, "stage": "..."}`` (``--progress-json``) -> update; other lines -> None."""
-    line = line.strip()
-    if not line.startswith("{"):
-        return None
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(data, dict) or "progress" not in data:
-        return None
-    return ProgressUpdate(min(max(float(data["progress"]), 0.0), 1.0), str(data.get("stage", "")))
+from BreastSubtypeLib.progress import ProgressUpdate, parse_progress_line  # the one parser of --progress-json
 
 
 def python_slicer_executable() -> str:
