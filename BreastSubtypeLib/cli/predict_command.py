@@ -140,6 +140,9 @@ def _predict_case(args, progress) -> dict:
     image = read_image(args.image, what="image")
     mask = None if args.mask is None else read_image(args.mask, what="mask")
     rois = None if args.rois is None else read_image(args.rois, what="ROI labelmap")
+    # The case pipeline's own imports (scipy) are paid now, while the model thread is still busy.
+    import BreastSubtypeLib.preprocessing.case  # noqa: F401
+
     patient_info = None
     if args.include_patient_info:
         from BreastSubtypeLib.inference.patient_info import read_patient_info

@@ -148,7 +148,7 @@ def write_case_outputs(
     the folder (the demo's inputs).
     """
     from BreastSubtypeLib.reports.html import render_report
-    from BreastSubtypeLib.reports.overlays import render_overlays
+    from BreastSubtypeLib.reports.overlays import overlay_framing, render_overlays
 
     maps = prediction.maps
     names = list(maps)
@@ -157,6 +157,7 @@ def write_case_outputs(
     if patient_info:
         summary["patient"] = dict(patient_info)
     out_dir = check_output_folder(out_dir)
+    framing = overlay_framing(prediction.roi.labelmap)  # before a writer holds the labelmap
     with atomic_directory(out_dir) as tmp:
         # ITK's writers and zlib release the GIL: the volumes are written while this thread draws the
         # overlays and the report. Maps are split between the writers, each reusing one zero volume.
@@ -177,7 +178,7 @@ def write_case_outputs(
                     if hasattr(maps, "on_crop_grid")
                     else maps[FUSED_ATTENTION]
                 )
-            overlays = render_overlays(prediction.image, prediction.roi.labelmap, heatmap)
+            overlays = render_overlays(prediction.image, prediction.roi.labelmap, heatmap, framing=framing)
             for view, png in overlays.items():
                 (tmp / f"overlay_{view}.png").write_bytes(png)
             (tmp / "report.html").write_text(

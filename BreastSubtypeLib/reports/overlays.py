@@ -133,7 +133,12 @@ def render_overlay(
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def encode_png(rgb: np.ndarray, *, level: int = 6) -> bytes:
+# zlib level of the PNGs, measured on a 384x384 overlay: level 2 encodes in 9 ms (108 kB), level 6
+# in 35 ms (91 kB).
+PNG_COMPRESSION_LEVEL = 2
+
+
+def encode_png(rgb: np.ndarray, *, level: int = PNG_COMPRESSION_LEVEL) -> bytes:
     """A minimal PNG encoder (8-bit RGB) so reports need neither matplotlib nor Pillow."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     height, width = rgb.shape[:2]
@@ -151,12 +156,26 @@ def encode_png(rgb: np.ndarray, *, level: int = 6) -> bytes:
     )
 
 
-def render_overlays(
-    image: sitk.Image, labelmap: sitk.Image, heatmap: sitk.Image | None, *, colormap: str = "inferno"
-) -> dict[str, bytes]:
-    """PNG bytes per view ("axial", "coronal", "sagittal") through the lesion centre."""
+def overlay_framing(labelmap: sitk.Image) -> tuple[tuple[float, float, float], float]:
+    """(lesion centre in LPS mm, field of view in mm) of the overlays, from the ROI's box only.
+
+    Worth taking before a writer thread gets the labelmap: a NumPy view of an image that a writer
+    holds makes SimpleITK copy the whole volume first.
+    """
     box = _roi_box(sitk.GetArrayViewFromImage(labelmap), labelmap.GetSpacing())
-    centre, field_of_view_mm = lesion_centre_mm(labelmap, box), field_of_view_for(labelmap, box)
+    return lesion_centre_mm(labelmap, box), field_of_view_for(labelmap, box)
+
+
+def render_overlays(
+    image: sitk.Image,
+    labelmap: sitk.Image,
+    heatmap: sitk.Image | None,
+    *,
+    colormap: str = "inferno",
+    framing: tuple[tuple[float, float, float], float] | None = None,
+) -> dict[str, bytes]:
+    """PNG bytes per view ("axial", "coronal", "sagittal") through the lesion centre (``framing``)."""
+    centre, field_of_view_mm = framing or overlay_framing(labelmap)
     return {
         view: encode_png(
             render_overlay(
