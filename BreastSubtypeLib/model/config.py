@@ -131,6 +131,7 @@ class NetworkConfig(_JsonConfig):
     descriptor_norm: bool = True
     global_features: bool = True
     cam_stage: int = 1
+    fine_features: int = 8
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -199,6 +200,12 @@ class NetworkConfig(_JsonConfig):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         _choice("region_weighting", self.region_weighting, REGION_WEIGHTINGS)
         if (
+            isinstance(self.fine_features, bool)
+            or not isinstance(self.fine_features, int)
+            or self.fine_features < 0
+        ):
+            raise ConfigError(f"fine_features must be a non-negative integer, got {self.fine_features!r}.")
+        if (
             isinstance(self.cam_stage, bool)
             or not isinstance(self.cam_stage, int)
             or not 0 <= self.cam_stage < len(self.widths)
@@ -224,6 +231,7 @@ class NetworkConfig(_JsonConfig):
             "descriptor_norm": False,
             "global_features": True,
             "cam_stage": len(widths) - 1 if isinstance(widths, list | tuple) else 3,
+            "fine_features": 0,
         }
         return cls.from_dict({**{k: v for k, v in before.items() if k not in data}, **data})
 

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from BreastSubtypeLib.model.blocks import (
+    Conv3d,
     ResidualExtractor,
     RoiWeighting,
     SpatialAttention,
@@ -70,6 +71,17 @@ class _Branch(nn.Module):
             {str(s): nn.LayerNorm(widths[s]) for s in self.scales} if config.descriptor_norm else {}
         )
         self.descriptor_features = sum(widths[s] for s in self.scales)
+        # Full-resolution intensity descriptors: the peritumoral signal fades within ~2 mm of the
+        # tumour, finer than the extractor's first grid (2 crop voxels), so a pointwise-learned
+        # intensity profile is pooled in each region on the crop's own grid with the exact masks.
+        self.fine = None
+        if config.fine_features:
+            k = config.fine_features
+            self.fine = nn.Sequential(
+                Conv3d(1, k, 3, padding=1), nn.LeakyReLU(0.01), Conv3d(k, k, 1), nn.LeakyReLU(0.01)
+            )
+            self.fine_norm = nn.LayerNorm(k) if config.descriptor_norm else nn.Identity()
+            self.descriptor_features += k
         self.global_features = widths[-1] if config.global_features else 0
 
     def forward(self, x: torch.Tensor, masks: torch.Tensor):
@@ -89,6 +101,9 @@ class _Branch(nn.Module):
             if self.descriptor_norm:
                 descriptors = self.descriptor_norm[str(scale)](descriptors)
             pooled.append(descriptors)
+        if self.fine is not None:
+            fine = self.fine(x[:, :1])
+            pooled.append(self.fine_norm(region_pool(fine, torch.ones_like(fine[:, :1]), masks)))
         global_features = (
             features[-1].mean(dim=(2, 3, 4)) if self.global_features else f.new_zeros(f.shape[0], 0)
         )
