@@ -122,7 +122,7 @@ _BLOCKER = textwrap.dedent(
             top = name.split(".")[0]
             if top in sys.stdlib_module_names or top in ALLOWED or top.startswith("_"):
                 return None
-            raise ModuleNotFoundError(f"No module named {name!r} (not in Slicer or the module's requirements)")
+            raise ModuleNotFoundError(f"No module named {name!r} (not in Slicer or the requirements)", name=name)
     sys.meta_path.insert(0, Blocked())
     del sys.argv[1]
     """
