@@ -5,8 +5,8 @@ A 192×192×64 post-contrast phantom at 0.7×0.7×1.5 mm (seed 7) with its tumou
 biomarkers; made locally in about a second, nothing is downloaded. The demonstration model that
 reads it was trained on synthetic phantoms like it: not for clinical use.
 
->>> case = demo_case()  # doctest: +SKIP
->>> case.image.GetSize(), case.case_id  # doctest: +SKIP
+>>> case = demo_case()
+>>> case.image.GetSize(), case.case_id
 ((192, 192, 64), 'demo')
 """
 

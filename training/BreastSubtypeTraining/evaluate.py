@@ -7,9 +7,10 @@ runner inference uses) and predictions into the reported figures (``compute_metr
 probabilities' AUC) and the Ki-67 noise floor, so a model's figures can be read against what the
 data allow.
 
->>> choose_thresholds({"er": [0, 0, 1, 1], "p_er": [0.1, 0.3, 0.6, 0.9],
-...                    "pr": [0, 1], "p_pr": [0.2, 0.7], "her2": [1], "p_her2": [0.4]})["er"]
-0.6
+>>> thresholds = choose_thresholds({"er": [0, 0, 1, 1], "p_er": [0.1, 0.3, 0.6, 0.9],
+...                                 "pr": [0, 1], "p_pr": [0.2, 0.7], "her2": [1], "p_her2": [0.4]})
+>>> round(thresholds["er"], 2), thresholds["her2"]  # Youden's J; 0.5 where one class is missing
+(0.45, 0.5)
 """
 
 from __future__ import annotations
