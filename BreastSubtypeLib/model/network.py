@@ -29,7 +29,7 @@ coarsest attention scale), so its gradient is defined for each task.
 >>> net = SpatialMultiTaskNet(NetworkConfig()).eval()
 >>> out = net(torch.zeros(1, 4, 64, 64, 64), torch.zeros(1, 2))
 >>> sorted(out)
-['attention', 'attention_fused', 'er', 'her2', 'ki67_percent', 'pr', 'roi_weights']
+['attention', 'attention_fused', 'er', 'her2', 'ki67_percent', 'pr', 'roi_weights', 'roi_weights_per_task']
 """
 
 from __future__ import annotations
