@@ -63,6 +63,8 @@ def write_case(case, folder: Path, stem: str = "case") -> tuple[Path, Path]:
 
 
 def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    """Exactly the same grid: outputs copy the input's geometry, so tests allow no tolerance
+    (``imaging.alignment.same_grid`` is the tolerant check for users' inputs)."""
     return (
         a.GetSize() == b.GetSize()
         and a.GetSpacing() == b.GetSpacing()
