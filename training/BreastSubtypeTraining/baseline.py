@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ import numpy as np
 
 from BreastSubtypeLib.atomic import write_text_atomic
 from BreastSubtypeLib.errors import BadCasesError, BadInputError
+from BreastSubtypeLib.json_data import json_safe
 from BreastSubtypeLib.model.config import PreprocessingConfig
 from BreastSubtypeLib.preprocessing.case import case_rois, check_case, read_case
 from BreastSubtypeLib.progress import ProgressCallback, report, scaled
@@ -125,8 +125,7 @@ def extract_features(
         except BadInputError as exc:
             bad[row.case_id] = str(exc)
             continue
-        # NaN is not JSON: keep it as null.
-        safe = {k: (v if math.isfinite(v) else None) for k, v in features.items()}
+        safe = json_safe(features)  # NaN is not JSON: kept as null
         write_text_atomic(target, json.dumps(safe, sort_keys=True))
         table[row.case_id] = json.loads(json.dumps(safe))
     report(progress, 1.0, "radiomics features done")
@@ -236,10 +235,6 @@ def _out_of_fold(
     return {"scores": scores, "fold_aucs": fold_aucs}
 
 
-def _nan_to_none(value):
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
 def run_radiomics_baseline(
     rows: Sequence[ManifestRow],
     folds: Sequence[Fold],
@@ -294,8 +289,8 @@ def run_radiomics_baseline(
             metrics = regression_metrics(truth, scores)
         else:
             metrics = bootstrap_auc(truth, scores, n_boot=n_boot, seed=seed)
-            metrics["fold_auc"] = [_nan_to_none(a) for a in oof["fold_aucs"]]
-        results["models"].setdefault(kind, {})[task] = {k: _nan_to_none(v) for k, v in metrics.items()}
+            metrics["fold_auc"] = oof["fold_aucs"]
+        results["models"].setdefault(kind, {})[task] = json_safe(metrics)
         predictions += [(c, kind, task, s) for c, s in zip(case_ids, scores)]
     summary = {}
     for kind in CLASSIFIERS:
