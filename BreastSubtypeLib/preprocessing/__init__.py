@@ -1,1 +1,2 @@
-"""THE preprocessing of a case for the network (crop, normalise, map back), for training and inference."""
+"""THE preprocessing of a case, for training and inference alike: the case pipeline (``case``:
+validate, align, ROIs, lesion checks, model input) and the crop it ends with (``crop``, ``normalise``)."""
