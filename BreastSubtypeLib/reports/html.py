@@ -88,7 +88,10 @@ def render_report(summary: dict, overlays_png: dict[str, bytes], model_card: dic
             _row(label, f"<span class='num'>{_percent(result['probability'])}</span>",
                  f"{_percent(result['threshold'])}", call)
         )  # fmt: skip
-    parts.append(_row("Ki-67 proliferation index", f"{summary['ki67_percent']:.1f} %", "", ""))
+    parts.append("</table>")
+    # Ki-67 is an estimated index, not a probability of positivity: its own table and heading.
+    parts.append("<table>" + _row("Proliferation", "Estimated index", header=True))
+    parts.append(_row("Ki-67 proliferation index", f"{summary['ki67_percent']:.1f} %"))
     parts.append("</table>")
 
     subtype = summary["subtype"]
