@@ -21,6 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from BreastSubtypeLib.inference.device import (
+    autocast_context,
+    make_deterministic,
+    select_device,
+    single_case_cpu_threads,
+)
+from BreastSubtypeLib.inference.explain import forward_with_explanations
 from BreastSubtypeLib.model.config import REGIONS
 from BreastSubtypeLib.subtype import DEFAULT_SCHEME, subtype_from_probabilities
 from BreastSubtypeLib.tasks import KI67_KEY, RECEPTORS
@@ -92,16 +99,12 @@ class ModelRunner:
     """
 
     def __init__(self, network, device="auto", *, deterministic: bool = True) -> None:
-        from BreastSubtypeLib.inference.device import make_deterministic, select_device
-
         self.device = select_device(device)
         if deterministic:
             make_deterministic(self.device)
         self.network = network.to(self.device).eval()
 
     def autocast(self):
-        from BreastSubtypeLib.inference.device import autocast_context
-
         return autocast_context(self.device)
 
     def _tensors(self, images, scalars):
@@ -134,9 +137,6 @@ class ModelRunner:
         Maps: attention per scale and fused, and with ``explain`` Grad-CAM per task
         (``inference.explain``); each (D, H, W) float32 in [0, 1] on the crop grid.
         """
-        from BreastSubtypeLib.inference.device import single_case_cpu_threads
-        from BreastSubtypeLib.inference.explain import forward_with_explanations
-
         images, scalars = self._tensors(model_input.array[None], model_input.scalars[None])
         with single_case_cpu_threads(self.device):
             raw, maps = forward_with_explanations(

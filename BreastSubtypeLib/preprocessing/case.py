@@ -23,6 +23,7 @@ import SimpleITK as sitk
 
 from BreastSubtypeLib.errors import BadInputError
 from BreastSubtypeLib.imaging.alignment import align_mask_to_image
+from BreastSubtypeLib.imaging.io import read_image
 from BreastSubtypeLib.imaging.validation import validate_image, validate_mask
 from BreastSubtypeLib.model.config import PreprocessingConfig
 from BreastSubtypeLib.preprocessing.crop import ModelInput, prepare_model_input
@@ -85,8 +86,6 @@ def read_case(
     peri_mm: float | None = None,
 ) -> CaseInput:
     """The files of one case, read with their geometry (NIfTI, NRRD, MHA or a DICOM series folder)."""
-    from BreastSubtypeLib.imaging.io import read_image
-
     return CaseInput(
         image=read_image(image_path, what="image"),
         tumour_mask=None if mask_path is None else read_image(mask_path, what="mask"),
