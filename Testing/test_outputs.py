@@ -144,3 +144,20 @@ def test_overlays_look_only_at_the_lesion_box_yet_match_the_whole_volume_centroi
     np.testing.assert_allclose(lesion_centre_mm(labelmap), whole, atol=1e-9)
     np.testing.assert_allclose(lesion_centre_mm(labelmap), centre, atol=0.5)
     assert field_of_view_for(labelmap) == 60.0  # a 20 mm lesion: the minimum field of view
+
+
+def test_maps_given_as_plain_images_are_written_exactly_as_the_box_writer_writes_them(model, tmp_path):
+    from predict_helpers import small_case
+
+    from BreastSubtypeLib.inference.outputs import write_case_outputs
+    from BreastSubtypeLib.inference.predict import predict
+
+    case = small_case(5)
+    prediction = predict(case.image, case.tumour_mask, model, "cpu", explain=False)
+    files = write_case_outputs(prediction, tmp_path / "box")["maps"]["files"]
+    prediction.maps = dict(prediction.maps)  # {name: float32 image on the input grid}
+    write_case_outputs(prediction, tmp_path / "whole")
+    for file_name in files.values():
+        box, whole = (sitk.ReadImage(str(tmp_path / folder / file_name)) for folder in ("box", "whole"))
+        np.testing.assert_array_equal(sitk.GetArrayViewFromImage(box), sitk.GetArrayViewFromImage(whole))
+        assert box.GetPixelID() == whole.GetPixelID() == sitk.sitkUInt8

@@ -6,7 +6,8 @@ input grid; ``breast-subtype predict`` as a whole process from files with every 
 its peak memory (ru_maxrss of that child); PyRadiomics ``RadiomicsFeatureExtractor()`` with default
 settings as a whole process; and the machine's floor for any torch program (an interpreter that
 imports torch and SimpleITK and reads the image). The three processes run alternately, side by
-side, so a busy machine slows them alike; the load average before and after is recorded. Writes
+side, so a busy machine slows them alike, each first once unmeasured (Python's bytecode compiled and
+cached, as after a user's first run); the load average before and after is recorded. Writes
 benchmarks/results/predict.json.
 
     .venv/bin/python benchmarks/bench_predict.py [--repeats 5] [--model demo]
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,10 +46,10 @@ loading.join()
 TARGETS = {"process_s": 1.8, "speedup": 2.2, "peak_mb": 1000.0}
 
 
-def timed_child(command: list[str]) -> tuple[float, float]:
+def timed_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall seconds, peak resident MB of exactly this child)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -97,22 +99,37 @@ def main() -> int:
         stage_medians = {name: statistics.median(s[name] for s in stages) for name in stages[0]}
         del case, result
 
+        # Every child runs as after its first run on a user's machine: Python's bytecode cached (here
+        # in a scratch folder, since this environment may set PYTHONDONTWRITEBYTECODE).
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
         process_runs, radiomics_runs, floor_runs = [], [], []
-        for index in range(args.repeats):  # alternated: predict, floor, PyRadiomics, predict, ...
+        # Alternated: predict, floor, PyRadiomics, predict, ...; round -1 is the unmeasured warm-up.
+        for index in range(-1, args.repeats):
             out = scratch / f"out{index}"
             command = [sys.executable, "-m", "BreastSubtypeLib.cli.main", "predict", "--image", str(image_path),
                        "--mask", str(mask_path), "--out", str(out), "--model", str(args.model), "--device", "cpu"]  # fmt: skip
-            process_runs.append(timed_child(command))
-            floor_runs.append(timed_child([sys.executable, "-c", FLOOR_CHILD, str(image_path)]))
+            runs = [
+                (process_runs, command),
+                (floor_runs, [sys.executable, "-c", FLOOR_CHILD, str(image_path)]),
+            ]
             if not args.no_radiomics:
+                runs.append(
+                    (radiomics_runs, [sys.executable, "-c", RADIOMICS_CHILD, str(image_path), str(mask_path)])
+                )
+            for kept, child in runs:
                 try:
-                    radiomics_runs.append(
-                        timed_child([sys.executable, "-c", RADIOMICS_CHILD, str(image_path), str(mask_path)])
-                    )
+                    measured = timed_child(child, env)
                 except RuntimeError as exc:
+                    if kept is not radiomics_runs:
+                        raise
                     print(f"PyRadiomics could not run: {exc}", file=sys.stderr)
                     args.no_radiomics = True
+                    continue
+                if index >= 0:
+                    kept.append(measured)
         output_mb = sum(p.stat().st_size for p in (scratch / "out0").iterdir()) / 1e6
+        shutil.rmtree(scratch / "pycache", ignore_errors=True)
         outputs = sorted(p.name for p in (scratch / "out0").iterdir())
 
     median_process = _median(process_runs)

@@ -94,15 +94,15 @@ def _write_maps(maps, names: list[str], image: sitk.Image, folder: Path) -> None
     grid = _uint8_grid(image)
     for name in names:
         path = folder / map_file_name(name)
-        found = maps.on_input_box(name) if hasattr(maps, "on_input_box") else None
-        if found is None and hasattr(maps, "on_input_box"):
-            write_map(grid, path)  # the crop lies outside the image: an all-zero map
-            continue
-        if found is None:  # a plain {name: image on the input grid}
+        if not hasattr(maps, "on_input_box"):  # a plain {name: float image on the input grid}
             full = sitk.GetImageFromArray(quantise_map(sitk.GetArrayViewFromImage(maps[name])))
             full.CopyInformation(grid)
             full.SetMetaData("value_scale", repr(MAP_VALUE_SCALE))
             write_map(full, path)
+            continue
+        found = maps.on_input_box(name)
+        if found is None:  # the crop lies outside the image: an all-zero map
+            write_map(grid, path)
             continue
         box, lower = found
         stored = sitk.GetImageFromArray(quantise_map(sitk.GetArrayViewFromImage(box)))
