@@ -28,10 +28,12 @@ from trame_slicer.rca_view import register_rca_factories  # noqa: E402
 from . import module as web_module  # noqa: E402
 from . import security  # noqa: E402
 from .session import DEFAULT_IMAGE_MEMORY_MB, DEFAULT_MAX_UPLOAD_MB, SessionFolder  # noqa: E402
+from .view_overlays import slice_view_overlay  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 PANEL = "BreastSubtypePanel"
+RESULTS_WIDTH_PX = 400
 LAYOUT_ID = "Axial Primary"
 
 
@@ -49,7 +51,7 @@ class BreastSubtypeWebApp(TrameApp):
         self.server.enable_module(web_module)
         self.session = SessionFolder(max_upload_mb=max_upload_mb, image_memory_mb=image_memory_mb)
         self.slicer_app = SlicerApp()
-        register_rca_factories(self.slicer_app.view_manager, self.server)
+        register_rca_factories(self.slicer_app.view_manager, self.server, slice_view_ui_f=slice_view_overlay)
 
         self._segment_editor_logic = SegmentEditorLogic(self.server, self.slicer_app)
         self._layout_logic = LayoutButtonLogic(self.server, self.slicer_app)
@@ -61,10 +63,12 @@ class BreastSubtypeWebApp(TrameApp):
         )
         self._build_ui()
         self._layout_logic.data.current_layout_id = LAYOUT_ID
+        self.workflow.attach_views()
         self.server.state.trame__title = "BreastSubtype"
 
     def _build_ui(self) -> None:
         from .panel import BreastSubtypePanel
+        from .results_panel import ResultsPanel
 
         with ViewerLayout(self.server, title="BreastSubtype", is_drawer_visible=True) as self.layout:
             layout_state = self.layout.typed_state
@@ -76,7 +80,7 @@ class BreastSubtypeWebApp(TrameApp):
             with self.layout.toolbar:
                 for name, icon, tool in [
                     ("BreastSubtype", "mdi-chart-donut", PANEL),
-                    ("Draw or erase the tumour", "mdi-brush", "SegmentEditorUI"),
+                    ("All segment editor tools", "mdi-brush", "SegmentEditorUI"),
                 ]:
                     ControlButton(
                         name=name,
@@ -89,6 +93,11 @@ class BreastSubtypeWebApp(TrameApp):
                 SegmentEditorUndoRedoUI(editor_ui=self.segment_editor_ui)
             with self.layout.content:
                 self._layout_logic.layout_manager.initialize_layout_grid(self.layout)
+            # Results beside the views: read whole at 1600 x 1000, without scrolling.
+            with v3.VNavigationDrawer(
+                location="right", permanent=True, width=RESULTS_WIDTH_PX, disable_resize_watcher=True
+            ):
+                self.results_panel = ResultsPanel(self.workflow)
             with self.layout.footer:
                 v3.VSpacer()
         self._segment_editor_logic.set_ui(self.segment_editor_ui)

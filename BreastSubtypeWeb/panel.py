@@ -1,7 +1,8 @@
-"""The BreastSubtype drawer: case, tumour, ROIs, Run, results, heatmap and report.
+"""The left drawer, the radiologist's steps: case, tumour, regions, editing, Run.
 
 Widgets carry stable ``data-testid`` attributes (the browser tests and screen readers rely on them)
-and bind to the ``bs_*`` state kept by :class:`BreastSubtypeWeb.workflow.CaseWorkflow`.
+and bind to the ``bs_*`` state kept by :class:`BreastSubtypeWeb.workflow.CaseWorkflow`. The status line
+and any error sit at the top, in full, where they are seen whatever the step.
 """
 
 from __future__ import annotations
@@ -9,50 +10,67 @@ from __future__ import annotations
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
+from .editing import EDIT_TARGETS
 from .uploads import UPLOAD_SUFFIXES
 from .workflow import CaseWorkflow
 
-DEMO_WARNING = (
-    "Demonstration model trained on synthetic phantoms: not for clinical use, "
-    "and its numbers say nothing about real patients."
-)
 
-
-def _testid(name: str) -> dict:
+def testid(name: str) -> dict:
     return {"raw_attrs": [f'data-testid="{name}"']}
+
+
+def section_title(text: str) -> None:
+    html.Div(text, classes="text-subtitle-2 mt-1")
 
 
 class BreastSubtypePanel(html.Div):
     def __init__(self, workflow: CaseWorkflow, **kwargs) -> None:
         super().__init__(
-            classes="pa-3 d-flex flex-column ga-3", style="height: 100%; overflow-y: auto;", **kwargs
+            classes="pa-3 d-flex flex-column ga-2", style="height: 100%; overflow-y: auto;", **kwargs
         )
         self.workflow = workflow
         ctrl = self.server.controller
         ctrl.bs_load_demo = workflow.load_demo_case
-        ctrl.bs_upload = workflow.load_upload
         ctrl.bs_place_point = workflow.start_point_placement
         ctrl.bs_find_tumour = workflow.find_tumour_at_seed
         ctrl.bs_generate_rois = workflow.generate_rois
         ctrl.bs_run = workflow.run
+        ctrl.bs_edit_target = workflow.select_edit_target
+        ctrl.bs_edit_tool = workflow.set_edit_tool
+        ctrl.bs_undo = workflow.undo
+        ctrl.bs_redo = workflow.redo
         session = workflow.session
         with self:
+            self._status()
             self._case_section(session.max_upload_bytes, session.max_upload_mb)
             self._tumour_section()
             self._roi_section()
+            self._edit_section()
             self._run_section()
-            self._results_section()
-            self._heatmap_section()
+
+    def _status(self) -> None:
+        html.Div("{{ bs_message }}", classes="text-body-2", **testid("message"))
+        # The whole message, wrapped: an error the user cannot read in full cannot be fixed.
+        v3.VAlert(
+            v_if=("bs_error",),
+            text=("bs_error",),
+            type="error",
+            density="compact",
+            classes="text-body-2",
+            style="flex: 0 0 auto; height: auto; overflow: visible; white-space: normal; word-break: break-word;",
+            **testid("error"),
+        )
 
     def _case_section(self, max_bytes: int, max_mb: float) -> None:
-        html.Div("1. Case", classes="text-subtitle-2")
+        section_title("1. Case")
         v3.VBtn(
             "Load demo case",
             click=self.server.controller.bs_load_demo,
             disabled=("bs_running",),
             block=True,
+            density="comfortable",
             prepend_icon="mdi-flask-outline",
-            **_testid("load-demo"),
+            **testid("load-demo"),
         )
         # The size is checked in the browser before sending and again on the server.
         v3.VFileInput(
@@ -66,23 +84,27 @@ class BreastSubtypePanel(html.Div):
                 f"window.breast_subtype_upload($event.target.files, {max_bytes}, '{max_mb:g}', "
                 "'bs_upload_trigger').then((message) => { if (message) bs_error = message; })"
             ),
-            **_testid("upload"),
+            **testid("upload"),
         )
         self.server.trigger("bs_upload_trigger")(self.workflow.load_upload)
         html.Div(
-            "{{ bs_case_name }}", v_if=("bs_case_loaded",), classes="text-caption", **_testid("case-name")
+            "{{ bs_case_name }}",
+            v_if=("bs_case_loaded",),
+            classes="text-caption",
+            raw_attrs=['data-testid="case-name"', ':data-case="bs_case_serial"'],
         )
 
     def _tumour_section(self) -> None:
-        html.Div("2. Tumour", classes="text-subtitle-2")
+        section_title("2. Tumour")
         v3.VBtn(
             "Click the lesion",
             click=self.server.controller.bs_place_point,
             disabled=("!bs_case_loaded || bs_running",),
             color=("bs_placing_point ? 'primary' : undefined",),
             block=True,
+            density="comfortable",
             prepend_icon="mdi-target",
-            **_testid("place-point"),
+            **testid("place-point"),
         )
         with html.Div(classes="d-flex ga-2 align-center"):
             v3.VTextField(
@@ -90,62 +112,136 @@ class BreastSubtypePanel(html.Div):
                 label="Lesion point R, A, S (mm)",
                 density="compact",
                 hide_details=True,
-                **_testid("seed-ras"),
+                **testid("seed-ras"),
             )
             v3.VBtn(
                 "Find",
                 click=self.server.controller.bs_find_tumour,
-                disabled=("!bs_case_loaded || !bs_seed_ras",),
-                **_testid("find-tumour"),
+                disabled=("!bs_case_loaded || !bs_seed_ras || bs_running",),
+                **testid("find-tumour"),
             )
-        html.Div(
-            "Or draw / erase it with the brush tool on the left.",
-            classes="text-caption text-medium-emphasis",
-        )
         html.Div(
             "Tumour: {{ bs_tumour_volume_ml }} mL",
             v_if=("bs_tumour_volume_ml !== null",),
             classes="text-caption",
-            **_testid("tumour-volume"),
+            **testid("tumour-volume"),
         )
 
     def _roi_section(self) -> None:
-        html.Div("3. Regions of interest", classes="text-subtitle-2")
+        section_title("3. Regions of interest")
         with html.Div(classes="d-flex ga-2"):
-            v3.VTextField(
-                v_model_number=("bs_rim_mm",),
-                type="number",
-                step=0.5,
-                min=0.5,
-                label="Rim (mm)",
-                density="compact",
-                hide_details=True,
-                **_testid("rim-mm"),
-            )
-            v3.VTextField(
-                v_model_number=("bs_peri_mm",),
-                type="number",
-                step=0.5,
-                min=0.5,
-                label="Peritumoral (mm)",
-                density="compact",
-                hide_details=True,
-                **_testid("peri-mm"),
-            )
+            for key, label, name in (
+                ("bs_rim_mm", "Rim (mm)", "rim-mm"),
+                ("bs_peri_mm", "Peritumoral (mm)", "peri-mm"),
+            ):
+                v3.VTextField(
+                    v_model=(key,),
+                    type="number",
+                    step=0.5,
+                    min=0.5,
+                    label=label,
+                    density="compact",
+                    hide_details=True,
+                    **testid(name),
+                )
         v3.VBtn(
             "Generate ROIs",
             click=self.server.controller.bs_generate_rois,
             disabled=("!bs_case_loaded || bs_running",),
             block=True,
-            **_testid("generate-rois"),
+            density="comfortable",
+            **testid("generate-rois"),
         )
-        with html.Table(v_if=("bs_rois_ready",), classes="text-caption", **_testid("roi-table")):
+        with html.Table(v_if=("bs_rois_ready",), classes="text-caption", **testid("roi-table")):
             with html.Tr(v_for="row in bs_roi_rows", key="row.name"):
                 html.Td("{{ row.name }}")
-                html.Td("{{ row.volume_ml }} mL", classes="text-right")
+                html.Td("{{ row.volume_ml.toFixed(2) }} mL", classes="text-right", **testid("roi-volume"))
+
+    def _edit_section(self) -> None:
+        section_title("4. Edit by hand")
+        ctrl = self.server.controller
+        with v3.VBtnToggle(
+            model_value=("bs_edit_target",),
+            update_modelValue=(ctrl.bs_edit_target, "[$event]"),
+            mandatory=True,
+            density="compact",
+            divided=True,
+            variant="outlined",
+            disabled=("!bs_case_loaded || bs_running",),
+            classes="flex-wrap",
+            style="height: auto;",
+            **testid("edit-target"),
+        ):
+            for target, label in EDIT_TARGETS.items():
+                v3.VBtn(
+                    label,
+                    value=target,
+                    size="small",
+                    disabled=(f"{'false' if target == 'tumour' else '!bs_rois_ready'}",),
+                    **testid(f"edit-{target}"),
+                )
+        with html.Div(classes="d-flex ga-2 align-center"):
+            with v3.VBtnToggle(
+                model_value=("bs_edit_tool",),
+                update_modelValue=(ctrl.bs_edit_tool, "[$event]"),
+                mandatory=True,
+                density="compact",
+                divided=True,
+                variant="outlined",
+                disabled=("!bs_case_loaded || bs_running",),
+                **testid("edit-tool"),
+            ):
+                v3.VBtn(
+                    icon="mdi-cursor-default",
+                    value="none",
+                    size="small",
+                    title="No tool: drag for window/level",
+                    **testid("tool-none"),
+                )
+                v3.VBtn(icon="mdi-brush", value="brush", size="small", title="Brush", **testid("tool-brush"))
+                v3.VBtn(
+                    icon="mdi-eraser", value="eraser", size="small", title="Eraser", **testid("tool-eraser")
+                )
+            v3.VBtn(
+                icon="mdi-undo",
+                size="small",
+                variant="text",
+                title="Undo",
+                click=ctrl.bs_undo,
+                disabled=("!bs_can_undo || bs_running",),
+                **testid("undo"),
+            )
+            v3.VBtn(
+                icon="mdi-redo",
+                size="small",
+                variant="text",
+                title="Redo",
+                click=ctrl.bs_redo,
+                disabled=("!bs_can_redo || bs_running",),
+                **testid("redo"),
+            )
+        v3.VSlider(
+            v_model=("bs_brush_mm",),
+            min=1,
+            max=20,
+            step=0.5,
+            label="Brush (mm)",
+            thumb_label=True,
+            density="compact",
+            hide_details=True,
+            **testid("brush-mm"),
+        )
+        v3.VSwitch(
+            v_model=("bs_rois_visible",),
+            label="Show outlines",
+            color="primary",
+            density="compact",
+            hide_details=True,
+            **testid("outlines-visible"),
+        )
 
     def _run_section(self) -> None:
-        html.Div("4. Prediction", classes="text-subtitle-2")
+        section_title("5. Prediction")
         v3.VBtn(
             "Run",
             click=self.server.controller.bs_run,
@@ -154,78 +250,12 @@ class BreastSubtypePanel(html.Div):
             color="primary",
             block=True,
             prepend_icon="mdi-play",
-            **_testid("run"),
+            **testid("run"),
         )
         v3.VProgressLinear(
             v_if=("bs_running || bs_progress > 0",),
             model_value=("bs_progress",),
             height=14,
-            **_testid("progress"),
+            **testid("progress"),
         )
         html.Div("{{ bs_stage }}", v_if=("bs_running",), classes="text-caption")
-        html.Div("{{ bs_message }}", classes="text-caption", **_testid("message"))
-        v3.VAlert(
-            v_if=("bs_error",),
-            text=("bs_error",),
-            type="error",
-            density="compact",
-            **_testid("error"),
-        )
-
-    def _results_section(self) -> None:
-        with html.Div(
-            v_if=("bs_result_rows.length",), classes="d-flex flex-column ga-2", **_testid("results")
-        ):
-            v3.VAlert(
-                v_if=("bs_demo_model",),
-                text=DEMO_WARNING,
-                type="warning",
-                density="compact",
-                classes="text-body-2",
-                style="flex: 0 0 auto; height: auto; overflow: visible",  # was squeezed, text clipped
-                **_testid("demo-warning"),
-            )
-            # The rows are BreastSubtypeMRML.tables.result_rows: the Slicer table's words and numbers.
-            with html.Table(classes="text-caption", style="width: 100%", **_testid("result-table")):
-                with html.Tr():
-                    for title in ("Finding", "Value", "Threshold", "Call"):
-                        html.Th(title, classes="text-left pr-2")
-                with html.Tr(v_for="(row, i) in bs_result_rows", key="i", **_testid("result-row")):
-                    html.Td("{{ row.finding }}", classes="pr-2")
-                    html.Td("{{ row.value }}", classes="pr-2")
-                    html.Td("{{ row.threshold }}", classes="pr-2")
-                    html.Td("{{ row.call }}")
-            v3.VBtn(
-                "Download report",
-                v_if=("bs_report_ready",),
-                prepend_icon="mdi-file-download",
-                block=True,
-                click="utils.download('report.html', trigger('bs_report_trigger'), 'text/html')",
-                **_testid("download-report"),
-            )
-        self.server.trigger("bs_report_trigger")(self._report_attachment)
-
-    def _report_attachment(self):
-        return self.server.protocol.addAttachment(self.workflow.report_bytes())
-
-    def _heatmap_section(self) -> None:
-        with html.Div(v_if=("bs_map_items.length",), classes="d-flex flex-column ga-2", **_testid("heatmap")):
-            html.Div("Heatmap overlay", classes="text-subtitle-2")
-            v3.VSelect(
-                v_model=("bs_map",),
-                items=("bs_map_items",),
-                label="Map",
-                density="compact",
-                hide_details=True,
-                **_testid("map-select"),
-            )
-            v3.VSlider(
-                v_model=("bs_map_opacity",),
-                min=0,
-                max=1,
-                step=0.05,
-                label="Opacity",
-                density="compact",
-                hide_details=True,
-                **_testid("map-opacity"),
-            )

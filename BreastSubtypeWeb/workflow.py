@@ -19,6 +19,8 @@ from trame_server.utils.asynchronous import create_task
 
 from BreastSubtypeLib.errors import BadInputError
 
+from . import reading
+from .editing import ROI_TARGETS, SegmentEditing
 from .session import SessionFolder, safe_file_name
 from .uploads import check_upload
 
@@ -35,6 +37,7 @@ STATE_DEFAULTS = {
     "bs_error": "",
     "bs_case_loaded": False,
     "bs_case_name": "",
+    "bs_case_serial": 0,
     "bs_placing_point": False,
     "bs_seed_ras": "",
     "bs_tumour_volume_ml": None,
@@ -46,10 +49,12 @@ STATE_DEFAULTS = {
     "bs_stage": "",
     "bs_running": False,
     "bs_result_rows": [],
+    "bs_result_warnings": [],
     "bs_demo_model": False,
     "bs_map_items": [],
     "bs_map": None,
     "bs_map_opacity": 0.5,
+    "bs_map_legend": {"low": "", "high": "", "meaning": ""},
     "bs_report_ready": False,
 }
 
@@ -67,14 +72,22 @@ class CaseWorkflow:
         self.segment_editor_logic = segment_editor_logic
         self.model = model
         self.volume_node = None
-        self.tumour_segment_id: str | None = None
         self.roi_node = None
         self.point_node = None
         self.case_nodes = None  # BreastSubtypeMRML.results.CaseNodes of the last run
         self._process = None
+        self._case_serial = 0
         self.state.update(STATE_DEFAULTS)
         self.state.change("bs_map")(self._on_map_changed)
         self.state.change("bs_map_opacity")(self._on_opacity_changed)
+        self.editing = SegmentEditing(self.state, slicer_app, self._on_segments_edited)
+        self.readout = None  # the views exist once the app has set its layout: attach_views()
+
+    def attach_views(self) -> None:
+        """Readouts and mouse modes for the views of the layout (called once they exist)."""
+        view_manager = self.slicer_app.view_manager
+        self.readout = reading.ViewReadout(self.state, view_manager)
+        self.mouse_mode = reading.MouseModeFollowsView(self.scene, view_manager, self.editing.tool_in_hand)
 
     @property
     def scene(self):
@@ -116,7 +129,7 @@ class CaseWorkflow:
         self.session.new_case()
         self._show_image(case.image, "Demo phantom")
         # Open the demo at its lesion, as a radiologist scrolls to it before clicking.
-        self.centre_views_on_ras(case.lesion_center_ras)
+        reading.centre_views_on(self.slicer_app.view_manager, case.lesion_center_ras)
         self.state.bs_message = "Demo case (synthetic phantom) loaded at its lesion: click the lesion."
 
     def load_upload(self, files: list[dict] | None) -> None:
@@ -147,19 +160,39 @@ class CaseWorkflow:
         from BreastSubtypeMRML.volumes import volume_node_from_sitk
 
         self._cancel_run()
+        self.editing.set_tool("none")
         self.scene.Clear(False)
         self.state.update({k: v for k, v in STATE_DEFAULTS.items() if k not in ("bs_rim_mm", "bs_peri_mm")})
-        self.roi_node = self.point_node = self.case_nodes = self.tumour_segment_id = None
+        self.roi_node = self.point_node = self.case_nodes = None
         self.volume_node = volume_node_from_sitk(self.scene, image, name)
-        self.slicer_app.display_manager.show_volume(self.volume_node, do_reset_views=True)
+        display = self.slicer_app.display_manager
+        # Slices only: volume rendering of a whole breast MRI is an opaque block hiding the lesion; the
+        # 3-D view shows the tumour and ROI surfaces instead.
+        display.show_volume_in_slice_background(self.volume_node)
+        display.show_volume_in_slice_foreground(None)
+        display.reset_views()
         # The segment editor's segmentation holds the tumour (drawn, or grown from the click).
         self.segment_editor_logic.on_volume_changed(self.volume_node)
+        self.editing.new_case(self.volume_node, self.slicer_app.segmentation_editor.active_segmentation_node)
+        self.readout.set_volume(self.volume_node)
         self.state.bs_case_loaded = True
         self.state.bs_case_name = name
+        self._case_serial += 1
+        self.state.bs_case_serial = self._case_serial  # tells one load of the same case from the next
 
-    def centre_views_on_ras(self, ras) -> None:
-        for view in self.slicer_app.view_manager.get_slice_views():
-            view.get_view_node().JumpSliceByCentering(*[float(v) for v in ras])
+    # ---- reading -------------------------------------------------------------------------------------
+
+    def apply_window_preset(self, preset: str) -> None:
+        self._guarded("Setting the window", self._apply_window_preset, preset)
+
+    def _apply_window_preset(self, preset: str) -> None:
+        self._require_volume()
+        reading.apply_window_preset(self.volume_node, preset)
+        self._render_slice_views()
+
+    def _show_lesion_in_3d(self) -> None:
+        for view in self.slicer_app.view_manager.get_threed_views():
+            view.fit_view_to_content()  # the tumour and ROI surfaces are all there is in 3-D
             view.schedule_render()
 
     # ---- tumour: one click or the segment editor ------------------------------------------------------
@@ -174,6 +207,8 @@ class CaseWorkflow:
         if self.point_node is not None:
             self.scene.RemoveNode(self.point_node)
         self.point_node = self.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Lesion point")
+        self.point_node.CreateDefaultDisplayNodes()
+        self.point_node.GetDisplayNode().SetPointLabelsVisibility(False)  # a label would cover the lesion
         self.point_node.AddObserver(
             slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self._on_point_placed
         )
@@ -196,33 +231,34 @@ class CaseWorkflow:
         from BreastSubtypeMRML.pipeline import one_click_tumour
 
         self._require_volume()
-        _, self.tumour_segment_id, result = one_click_tumour(
-            self.scene,
-            self.volume_node,
-            _parse_ras(self.state.bs_seed_ras),
-            segmentation_node=self.slicer_app.segmentation_editor.active_segmentation_node,
+        seed_ras = _parse_ras(self.state.bs_seed_ras)
+        # The views go to the point first, so a point that finds nothing is still shown.
+        reading.centre_views_on(self.slicer_app.view_manager, seed_ras)
+        self.editing.set_tool("none")
+        if self.editing.tumour_node is not self.slicer_app.segmentation_editor.active_segmentation_node:
+            self.editing.select("tumour")
+        _, segment_id, result = one_click_tumour(
+            self.scene, self.volume_node, seed_ras, segmentation_node=self.editing.tumour_node
         )
-        self._refresh_segment_list()
+        # The tumour is the active segment: the brush and eraser act on it at once.
+        self.editing.tumour_found(segment_id)
+        reading.show_as_outlines(self.editing.tumour_node)
+        self._show_lesion_in_3d()
         self.state.bs_tumour_volume_ml = round(float(result.volume_ml), 2)
         notes = "".join(f" {w}" for w in result.warnings)
         self.state.bs_message = (
             f"Tumour found ({result.volume_ml:.2f} mL): edit it if needed, then Generate ROIs.{notes}"
         )
 
-    def _refresh_segment_list(self) -> None:
-        # Segments added outside the editor (the one-click tumour) must show up in its list too.
-        self.segment_editor_logic._on_segment_editor_changed()
-
     def _tumour_segment(self) -> tuple[object, str]:
-        """The one-click tumour if there is one, else the segment the user drew (the editor's active one)."""
-        node = self.slicer_app.segmentation_editor.active_segmentation_node
+        """The one-click tumour if there is one, else the first segment the user drew."""
+        node = self.editing.tumour_node
         segmentation = node.GetSegmentation() if node is not None else None
         if segmentation is None or segmentation.GetNumberOfSegments() == 0:
             raise BadInputError("Draw the tumour or click the lesion first.")
-        if self.tumour_segment_id and segmentation.GetSegment(self.tumour_segment_id) is not None:
-            return node, self.tumour_segment_id
-        active = self.slicer_app.segmentation_editor.get_active_segment_id()
-        return node, active or segmentation.GetNthSegmentID(0)
+        if segmentation.GetSegment(self.editing.tumour_segment_id) is not None:
+            return node, self.editing.tumour_segment_id
+        return node, segmentation.GetNthSegmentID(0)
 
     def _require_volume(self) -> None:
         if self.volume_node is None:
@@ -236,10 +272,10 @@ class CaseWorkflow:
     def _generate_rois(self) -> None:
         from BreastSubtypeMRML.pipeline import generate_rois
 
-        self._require_volume()
-        segmentation_node, segment_id = self._tumour_segment()
         rim_mm = _millimetres(self.state.bs_rim_mm, "The rim width")
         peri_mm = _millimetres(self.state.bs_peri_mm, "The peritumoral width")
+        self._require_volume()
+        segmentation_node, segment_id = self._tumour_segment()
         self.roi_node, rois = generate_rois(
             self.scene,
             self.volume_node,
@@ -249,14 +285,62 @@ class CaseWorkflow:
             peri_mm,
             roi_segmentation_node=self.roi_node,
         )
-        self.state.bs_roi_rows = [
-            {"name": str(name), "volume_ml": round(float(ml), 2)} for name, ml in rois.volumes_ml.items()
-        ]
+        self._show_roi_volumes(rois.volumes_ml)
         self.state.bs_rois_ready = True
+        self.editing.rois_generated(self.roi_node)
+        self._show_lesion_in_3d()
         notes = "".join(f" {w}" for w in rois.warnings)
         self.state.bs_message = (
-            f"ROIs ready (rim {rois.rim_mm_used:g} mm, peritumoral {peri_mm:g} mm).{notes}"
+            f"ROIs ready (rim {rois.rim_mm_used:g} mm, peritumoral {peri_mm:g} mm): check them, edit "
+            f"them with the brush if needed, then Run.{notes}"
         )
+
+    def _show_roi_volumes(self, volumes_ml) -> None:
+        self.state.bs_roi_rows = [
+            {"name": str(name), "volume_ml": round(float(volumes_ml[name]), 2)}
+            for name in (*ROI_TARGETS, "tumour")
+        ]
+
+    # ---- editing -------------------------------------------------------------------------------------
+
+    def select_edit_target(self, target: str) -> None:
+        self._guarded("Choosing what to edit", self.editing.select, target)
+
+    def set_edit_tool(self, tool: str) -> None:
+        self._guarded("Choosing the tool", self.editing.set_tool, tool)
+
+    def undo(self) -> None:
+        self._guarded("Undo", self.editing.undo)
+
+    def redo(self) -> None:
+        self._guarded("Redo", self.editing.redo)
+
+    def _on_segments_edited(self, node) -> None:
+        """After a stroke, undo or redo: the volumes as Run will export them; a word if ROIs are stale."""
+        from BreastSubtypeLib.preprocessing.case import roi_result_from_labelmap
+        from BreastSubtypeMRML.segments import roi_labelmap_from_segmentation, tumour_mask_from_segment
+        from BreastSubtypeMRML.volumes import sitk_from_volume_node
+
+        if self.volume_node is None:
+            return
+        try:
+            if node is self.roi_node:
+                labels = roi_labelmap_from_segmentation(self.scene, node, self.volume_node)
+                image = sitk_from_volume_node(self.volume_node)
+                before = self.state.bs_roi_rows
+                self._show_roi_volumes(roi_result_from_labelmap(labels, image, "the edited ROIs").volumes_ml)
+                if self.state.bs_roi_rows != before:
+                    self.state.bs_message = "ROIs edited: Run uses them exactly as shown."
+            elif node is self.editing.tumour_node and node.GetSegmentation().GetNumberOfSegments():
+                _, segment_id = self._tumour_segment()
+                mask = tumour_mask_from_segment(self.scene, node, segment_id, self.volume_node)
+                volume_ml = round(_mask_volume_ml(mask), 2)
+                if volume_ml != self.state.bs_tumour_volume_ml:
+                    self.state.bs_tumour_volume_ml = volume_ml
+                    if self.roi_node is not None:
+                        self.state.bs_message = "Tumour edited: Generate ROIs again so the regions follow it."
+        except BadInputError as exc:
+            self.state.bs_error = error_line("Editing", exc)
 
     # ---- Run: the background predict process ---------------------------------------------------------
 
@@ -325,7 +409,7 @@ class CaseWorkflow:
 
     def _show_results(self) -> None:
         from BreastSubtypeMRML.results import import_case_outputs
-        from BreastSubtypeMRML.tables import result_rows
+        from BreastSubtypeMRML.tables import DEMONSTRATION_WARNING, result_rows
 
         for node in self.case_nodes.heatmap_nodes.values() if self.case_nodes else ():
             self.scene.RemoveNode(node)
@@ -336,8 +420,14 @@ class CaseWorkflow:
             roi_segmentation_node=self.roi_node,
         )
         prediction = self.case_nodes.prediction
+        rows = result_rows(prediction)
+        # Warnings are sentences, not table cells: listed under the table (the demonstration one is
+        # already the banner above it).
         self.state.bs_result_rows = [
-            {"finding": f, "value": v, "threshold": t, "call": c} for f, v, t, c in result_rows(prediction)
+            {"finding": f, "value": v, "threshold": t, "call": c} for f, v, t, c in rows if f != "Warning"
+        ]
+        self.state.bs_result_warnings = [
+            v for f, v, _, _ in rows if f == "Warning" and v != DEMONSTRATION_WARNING
         ]
         self.state.bs_demo_model = bool((prediction.get("model") or {}).get("demonstration", True))
         self.state.bs_map_items = list(self.case_nodes.heatmap_nodes)
@@ -356,6 +446,7 @@ class CaseWorkflow:
             return
         node = self.case_nodes.heatmap_nodes.get(bs_map) if bs_map else None
         show_overlay(self.scene, self.volume_node, node, _opacity(self.state.bs_map_opacity))
+        self.state.bs_map_legend = reading.map_legend(bs_map, node)
         self._render_slice_views()
 
     def _on_opacity_changed(self, bs_map_opacity=0.5, **_) -> None:
@@ -395,6 +486,15 @@ def error_line(action: str, exc: BaseException) -> str:
     logger.error("%s failed", action, exc_info=exc)
     detail = scrub_paths(" ".join(str(exc).split()))
     return f"{action} failed ({type(exc).__name__}{': ' + detail if detail else ''}); the server log has the details."
+
+
+def _mask_volume_ml(mask) -> float:
+    import numpy as np
+    import SimpleITK as sitk
+
+    return (
+        float(np.count_nonzero(sitk.GetArrayViewFromImage(mask))) * float(np.prod(mask.GetSpacing())) / 1000.0
+    )
 
 
 def _millimetres(value, what: str) -> float:

@@ -46,7 +46,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, web_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(web_server.access_url)

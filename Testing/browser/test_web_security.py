@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from wslink_client import PUBLIC_DEFAULT_SECRET, RawWslinkClient
+from wslink_client import PUBLIC_DEFAULT_SECRET, RawWslinkClient, run_async
 
 
 def _get(url: str, headers: dict | None = None):
@@ -70,7 +70,7 @@ def test_a_foreign_origin_cannot_open_the_websocket(web_server):
             await RawWslinkClient.connect(_ws_url(web_server), Origin="http://evil.example")
         return refused.value.status
 
-    assert asyncio.run(attempt()) == 403
+    assert run_async(attempt()) == 403
 
 
 def test_trames_public_default_secret_gets_nothing(web_server):
@@ -84,7 +84,7 @@ def test_trames_public_default_secret_gets_nothing(web_server):
             await client.close()
         return hello, state, report
 
-    hello, state, report = asyncio.run(attempt())
+    hello, state, report = run_async(attempt())
     assert hello["error"]["message"] == "Authentication failed"
     for reply in (state, report):
         assert "result" not in reply and "Unauthorized" in reply["error"]["message"]
@@ -101,7 +101,7 @@ def test_a_failed_call_sends_no_traceback_or_server_path(web_server):
             await client.close()
         return hello, reply
 
-    hello, reply = asyncio.run(attempt())
+    hello, reply = run_async(attempt())
     assert "result" in hello
     error = str(reply["error"])
     assert "Traceback" not in error and ".py" not in error and "/" not in error
@@ -124,7 +124,7 @@ def test_a_chunk_claiming_a_gigabyte_is_refused_without_allocating_it(web_server
         finally:
             await client.close()
 
-    before, after, frame_type, close_code = asyncio.run(attempt())
+    before, after, frame_type, close_code = run_async(attempt())
     assert frame_type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
     assert close_code == 1009
     assert after - before < 64

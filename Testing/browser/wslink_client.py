@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import msgpack
@@ -57,3 +58,9 @@ class RawWslinkClient:
 
     async def hello(self, secret: str) -> dict:
         return await self.call("wslink.hello", [{"secret": secret}], system=True)
+
+
+def run_async(coroutine):
+    """Run a coroutine to completion in a thread of its own: Playwright's sync API holds the main thread's loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -1,0 +1,141 @@
+"""The right drawer: display controls, then the results, the heatmap and its colour bar, the report.
+
+It sits beside the views so that at 1600 x 1000 the whole result (warning, table, map legend, report
+button) is read without scrolling.
+"""
+
+from __future__ import annotations
+
+from trame.widgets import html
+from trame.widgets import vuetify3 as v3
+
+from BreastSubtypeLib.reports.colormaps import CONTROL_POINTS_RGB
+
+from .panel import section_title, testid
+from .reading import WINDOW_PRESETS
+from .workflow import CaseWorkflow
+
+DEMO_WARNING = (
+    "Demonstration model trained on synthetic phantoms: not for clinical use, "
+    "and its numbers say nothing about real patients."
+)
+
+
+def css_gradient(colormap: str = "inferno") -> str:
+    """The colour map as a CSS gradient, from the same control points as the overlay's colour table."""
+    points = CONTROL_POINTS_RGB[colormap]
+    stops = ", ".join(
+        f"rgb({r}, {g}, {b}) {100 * i / (len(points) - 1):.1f}%" for i, (r, g, b) in enumerate(points)
+    )
+    return f"linear-gradient(to right, {stops})"
+
+
+class ResultsPanel(html.Div):
+    def __init__(self, workflow: CaseWorkflow, **kwargs) -> None:
+        super().__init__(
+            classes="pa-3 d-flex flex-column ga-2", style="height: 100%; overflow-y: auto;", **kwargs
+        )
+        self.workflow = workflow
+        self.server.controller.bs_window_preset = workflow.apply_window_preset
+        with self:
+            self._display_section()
+            self._results_section()
+            self._heatmap_section()
+        self.server.trigger("bs_report_trigger")(self._report_attachment)
+
+    def _display_section(self) -> None:
+        section_title("Display")
+        with html.Div(classes="d-flex ga-1 flex-wrap", **testid("window-presets")):
+            for preset, label in WINDOW_PRESETS.items():
+                v3.VBtn(
+                    label,
+                    size="small",
+                    variant="tonal",
+                    disabled=("!bs_case_loaded",),
+                    click=(self.server.controller.bs_window_preset, f"['{preset}']"),
+                    **testid(f"window-{preset}"),
+                )
+        html.Div(
+            "Drag with the left button in a slice view (no tool selected) to change window and level.",
+            classes="text-caption text-medium-emphasis",
+        )
+
+    def _results_section(self) -> None:
+        section_title("Results")
+        html.Div(
+            "Results appear here after Run.",
+            v_if=("!bs_result_rows.length",),
+            classes="text-caption text-medium-emphasis",
+        )
+        with html.Div(
+            v_if=("bs_result_rows.length",), classes="d-flex flex-column ga-2", **testid("results")
+        ):
+            v3.VAlert(
+                v_if=("bs_demo_model",),
+                text=DEMO_WARNING,
+                type="warning",
+                density="compact",
+                classes="text-body-2",
+                style="flex: 0 0 auto; height: auto; overflow: visible",
+                **testid("demo-warning"),
+            )
+            # The rows are BreastSubtypeMRML.tables.result_rows: the Slicer table's words and numbers.
+            with html.Table(
+                style="width: 100%; font-size: 13px; word-break: break-word;", **testid("result-table")
+            ):
+                with html.Tr():
+                    for title in ("Finding", "Value", "Threshold", "Call"):
+                        html.Th(title, classes="text-left pr-2")
+                with html.Tr(v_for="(row, i) in bs_result_rows", key="i", **testid("result-row")):
+                    html.Td("{{ row.finding }}", classes="pr-2", style="white-space: nowrap;")
+                    html.Td("{{ row.value }}", classes="pr-2")
+                    html.Td("{{ row.threshold }}", classes="pr-2")
+                    html.Td("{{ row.call }}")
+            html.Div(
+                "{{ warning }}",
+                v_for="(warning, i) in bs_result_warnings",
+                key="i",
+                classes="text-caption text-warning",
+                **testid("result-warning"),
+            )
+            v3.VBtn(
+                "Download report",
+                v_if=("bs_report_ready",),
+                prepend_icon="mdi-file-download",
+                block=True,
+                density="comfortable",
+                click="utils.download('report.html', trigger('bs_report_trigger'), 'text/html')",
+                **testid("download-report"),
+            )
+
+    def _report_attachment(self):
+        return self.server.protocol.addAttachment(self.workflow.report_bytes())
+
+    def _heatmap_section(self) -> None:
+        with html.Div(v_if=("bs_map_items.length",), classes="d-flex flex-column ga-2", **testid("heatmap")):
+            section_title("Heatmap overlay")
+            v3.VSelect(
+                v_model=("bs_map",),
+                items=("bs_map_items",),
+                label="Map",
+                density="compact",
+                hide_details=True,
+                **testid("map-select"),
+            )
+            v3.VSlider(
+                v_model=("bs_map_opacity",),
+                min=0,
+                max=1,
+                step=0.05,
+                label="Opacity",
+                density="compact",
+                hide_details=True,
+                **testid("map-opacity"),
+            )
+            with html.Div(**testid("colour-bar")):
+                html.Div(style=f"height: 14px; border-radius: 2px; background: {css_gradient()};")
+                with html.Div(classes="d-flex text-caption"):
+                    html.Span("{{ bs_map_legend.low }}")
+                    v3.VSpacer()
+                    html.Span("{{ bs_map_legend.high }}")
+                html.Div("{{ bs_map_legend.meaning }}", classes="text-caption", **testid("map-meaning"))
