@@ -51,7 +51,7 @@ class SubtypeCall:
     reason: str
 
 
-def _scheme(scheme: str) -> SubtypeScheme:
+def scheme_rules(scheme: str) -> SubtypeScheme:
     if scheme not in SCHEMES:
         raise ValueError(f"unknown subtype scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
     return SCHEMES[scheme]
@@ -67,7 +67,7 @@ def surrogate_subtype(
     scheme: str = DEFAULT_SCHEME,
 ) -> SubtypeCall:
     """The surrogate subtype of a tumour with known receptor status (hard call, with its reason)."""
-    rules = _scheme(scheme)
+    rules = scheme_rules(scheme)
     if ki67_percent is None or not math.isfinite(float(ki67_percent)) or not 0 <= float(ki67_percent) <= 100:
         raise ValueError(f"ki67_percent must be a number between 0 and 100, got {ki67_percent!r}")
     ki67_percent = float(ki67_percent)
@@ -123,7 +123,7 @@ def subtype_from_probabilities(
     Ki-67 (hormone-receptor positive, HER2 negative) and Ki-67 lies within
     ``ki67_uncertainty_percent`` of the scheme's cut-off.
     """
-    rules = _scheme(scheme)
+    rules = scheme_rules(scheme)
     thresholds = {"er": 0.5, "pr": 0.5, "her2": 0.5, **(thresholds or {})}
     probabilities = {"er": float(p_er), "pr": float(p_pr), "her2": float(p_her2)}
     for task, value in probabilities.items():

@@ -39,7 +39,9 @@ def test_result_carries_probabilities_calls_ki67_subtype_and_roi_weights(model, 
 
 def test_maps_cover_attention_scales_and_every_task_in_unit_range(model, case):
     result = predict(case.image, case.tumour_mask, model, "cpu")
-    expected = {"attention_fused", "attention_scale0", "attention_scale1", "attention_scale2"}
+    config = model.network.config
+    scales = len(config.attention_scales) + (1 if config.fine_features else 0)  # fine: full resolution
+    expected = {"attention_fused", *(f"attention_scale{i}" for i in range(scales))}
     expected |= {f"gradcam_{task}" for task in ("er", "pr", "her2", "ki67")}
     assert set(result.maps) == expected
     for name, image in result.maps.items():

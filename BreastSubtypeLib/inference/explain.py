@@ -1,44 +1,95 @@
-"""Explanations computed with the forward pass: Grad-CAM per task and the network's own attention.
+"""What the network used, as maps on the crop grid: its own attention and Grad-CAM per task.
 
-Grad-CAM (Selvaraju et al. 2017) on the layer the network documents for each task
-(``network.cam_layer(task)``): the activations of that layer weighted by the spatial mean of the
-task output's gradient, rectified, upsampled to the crop and scaled to [0, 1]. One forward pass
-serves all tasks; each task costs one backward pass from its output to that layer only.
-Everything here runs on tensors (no pickles, no files) and returns crop-grid arrays.
+Attention (``attention_scale{i}``, ``attention_fused``): the network's spatial attention acts only
+where it weights the pooling of core, rim and peritumoral tissue (``blocks.region_pool``); outside
+those regions it has no effect on any output. So each scale's map is shown only on the ROI voxels
+(upsampled to the crop, multiplied by the crop's core ∪ rim ∪ peritumoral mask) and stretched to
+[0, 1] over those voxels: 1 is the most attended ROI tissue, 0 the least. Nothing outside the ROIs
+is drawn, so no crop-box edge can glow.
+
+Grad-CAM (Selvaraju et al. 2017) on ``network.cam_layer(task)`` explains the CALL that was made:
+the target is the task's output when the call is positive (receptor probability at or above its
+threshold; Ki-67 at or above the subtype scheme's cut-off) and minus the output when it is negative.
+So a bright region always means "evidence for what the report says": for a negative ER call, the
+tissue that made the network less sure of ER positivity. The activations weighted by the spatial
+mean of that gradient are rectified, upsampled to the crop and scaled to [0, 1]. A map with no
+positive evidence anywhere stays all zeros and is reported as empty (``explanation_notes``), never
+silently drawn as nothing.
+
+One forward pass serves all tasks; each task costs one backward pass to its layer only.
+Everything runs on tensors (no pickles, no files) and returns crop-grid arrays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+
+from BreastSubtypeLib.tasks import TASK_OUTPUT_KEYS, TASK_TITLES
+
+# Ki-67 call for its Grad-CAM sign: the St Gallen 2013 cut-off, unless the caller gives the scheme's.
+DEFAULT_KI67_CUTOFF_PERCENT = 20.0
+EMPTY_PEAK = 1e-12
 
 
 def _unit_range(volume):
     """Scale a non-negative map to [0, 1]; a map with no positive evidence stays all zeros."""
     peak = volume.max()
-    return volume / peak if float(peak) > 0 else volume.zero_()
+    return volume / peak if float(peak) > EMPTY_PEAK else volume.zero_()
 
 
-def _relative(volume):
-    """Stretch an attention map to [0, 1] over the crop: the network's sigmoid gates sit in a narrow
-    band (e.g. 0.4-0.6), which on screen is a flat square over the crop; radiologists read where
-    attention is highest relative to the rest of the crop, as with Grad-CAM."""
-    low, high = volume.min(), volume.max()
-    return (volume - low) / (high - low) if float(high - low) > 1e-6 else volume.zero_()
+def _stretch_within(volume, inside):
+    """Stretch ``volume`` to [0, 1] over the voxels where ``inside`` is true; zero elsewhere."""
+    values = volume[inside]
+    if values.numel() == 0:
+        return volume.zero_()
+    low, high = values.min(), values.max()
+    out = volume.new_zeros(volume.shape)
+    if float(high - low) > 1e-6:
+        out[inside] = (values - low) / (high - low)
+    else:  # uniform attention over the ROIs: every ROI voxel weighs the same
+        out[inside] = 1.0
+    return out
+
+
+def call_signs(
+    outputs: Mapping, tasks, thresholds: Mapping[str, float] | None, ki67_cutoff_percent: float
+) -> dict[str, int]:
+    """+1 where the call is positive (or Ki-67 high), -1 where negative, from one case's outputs."""
+    import torch
+
+    signs = {}
+    for task in tasks:
+        value = float(outputs[TASK_OUTPUT_KEYS[task]].detach().float().reshape(-1)[0])
+        if task == "ki67":
+            signs[task] = 1 if value >= ki67_cutoff_percent else -1
+        else:
+            threshold = float((thresholds or {}).get(task, 0.5))
+            signs[task] = 1 if float(torch.sigmoid(torch.tensor(value))) >= threshold else -1
+    return signs
 
 
 def forward_with_explanations(
-    network, inputs, scalars, *, tasks, explain: bool, autocast
+    network,
+    inputs,
+    scalars,
+    *,
+    tasks,
+    explain: bool,
+    autocast,
+    thresholds: Mapping[str, float] | None = None,
+    ki67_cutoff_percent: float = DEFAULT_KI67_CUTOFF_PERCENT,
 ) -> tuple[dict, dict]:
-    """Run ``network`` once; return (outputs as float32 tensors on CPU, crop-grid maps as numpy arrays).
+    """Run ``network`` on one case; return (outputs as float32 tensors on CPU, crop-grid maps as numpy).
 
-    Maps (each (D, H, W) float32 in [0, 1]): ``attention_fused``, ``attention_scale{i}`` (upsampled
-    from its scale to the crop; both stretched to [0, 1] over the crop) and, when ``explain``,
-    ``gradcam_{task}``.
+    Maps (each (D, H, W) float32 in [0, 1]): ``attention_fused`` and ``attention_scale{i}`` (shown
+    on the ROI voxels only, see the module docstring) and, when ``explain``, ``gradcam_{task}``
+    explaining the call made at ``thresholds`` (receptor probabilities; 0.5 where absent) and
+    ``ki67_cutoff_percent``.
     """
     import torch
     import torch.nn.functional as F
-
-    from BreastSubtypeLib.model.config import TASK_OUTPUT_KEYS
 
     size = tuple(inputs.shape[2:])
     activations: dict[str, torch.Tensor] = {}
@@ -54,9 +105,10 @@ def forward_with_explanations(
         with grad_mode, autocast:
             outputs = network(inputs, scalars)
             cams = {}
-            for task in tasks if explain else ():
+            signs = call_signs(outputs, tasks, thresholds, ki67_cutoff_percent) if explain else {}
+            for task in signs:
                 activation = activations[network.cam_layer_names[task]]
-                target = outputs[TASK_OUTPUT_KEYS[task]].float().sum()
+                target = signs[task] * outputs[TASK_OUTPUT_KEYS[task]].float().sum()
                 (gradient,) = torch.autograd.grad(target, activation, retain_graph=True)
                 weights = gradient.float().mean(dim=(2, 3, 4), keepdim=True)
                 cam = torch.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
@@ -68,10 +120,17 @@ def forward_with_explanations(
 
     maps: dict[str, np.ndarray] = {}
     with torch.no_grad():
-        maps["attention_fused"] = _relative(outputs["attention_fused"][0, 0].float())
-        for index, scale_map in enumerate(outputs["attention"]):
-            upsampled = F.interpolate(scale_map.float(), size=size, mode="trilinear", align_corners=False)
-            maps[f"attention_scale{index}"] = _relative(upsampled[0, 0])
+        rois = inputs[0, 1:].float().sum(dim=0) > 0.5  # core ∪ rim ∪ peritumoral on the crop grid
+        upsampled = [
+            F.interpolate(a.float(), size=size, mode="trilinear", align_corners=False)[0, 0]
+            for a in outputs["attention"]
+        ]
+        if upsampled:
+            maps["attention_fused"] = _stretch_within(torch.stack(upsampled).mean(0), rois)
+        else:  # no attention (an ablation): every ROI voxel pooled with the same weight
+            maps["attention_fused"] = _stretch_within(rois.float(), rois)
+        for index, scale_map in enumerate(upsampled):
+            maps[f"attention_scale{index}"] = _stretch_within(scale_map, rois)
         maps.update(cams)
         maps = {
             name: value.detach().cpu().numpy().astype(np.float32, copy=False) for name, value in maps.items()
@@ -79,6 +138,38 @@ def forward_with_explanations(
         plain = {
             key: value.detach().float().cpu()
             for key, value in outputs.items()
-            if key not in ("attention", "attention_fused", "roi_weights_per_task")
+            if isinstance(value, torch.Tensor) and key != "attention_fused"
         }
     return plain, maps
+
+
+def explanation_notes(
+    maps: Mapping[str, np.ndarray],
+    calls: Mapping[str, bool],
+) -> dict[str, dict]:
+    """What each map shows, for prediction.json, the report, Slicer and the web legend.
+
+    ``calls``: task → True for a positive call (Ki-67: at or above the cut-off). Each note says
+    what bright means and whether the map is empty (no positive evidence anywhere in the crop).
+    """
+    notes: dict[str, dict] = {}
+    for name, array in maps.items():
+        empty = not bool(np.any(np.asarray(array) > 0))
+        if name.startswith("attention"):
+            meaning = (
+                "network attention over core, rim and peritumoral tissue "
+                "(1 = most attended ROI voxel; drawn only where it weights the pooling)"
+            )
+        elif name.startswith("gradcam_"):
+            task = name.removeprefix("gradcam_")
+            title = TASK_TITLES.get(task, task)
+            positive = bool(calls.get(task, True))
+            if task == "ki67":
+                what = "high Ki-67" if positive else "low Ki-67"
+            else:
+                what = f"{title} positive" if positive else f"{title} negative"
+            meaning = f"Grad-CAM: evidence for the call '{what}' (1 = strongest)"
+        else:
+            meaning = name
+        notes[name] = {"meaning": meaning, "empty": empty}
+    return notes

@@ -27,7 +27,7 @@ import SimpleITK as sitk
 
 from BreastSubtypeLib.json_data import json_safe
 from BreastSubtypeLib.progress import ProgressCallback, report
-from BreastSubtypeLib.subtype import DEFAULT_SCHEME
+from BreastSubtypeLib.subtype import DEFAULT_SCHEME, scheme_rules
 from BreastSubtypeLib.tasks import RECEPTORS
 
 
@@ -92,6 +92,8 @@ class Prediction:
     image: sitk.Image = field(repr=False)  # kept for overlays; never written
     model_card: dict[str, Any] = field(default_factory=dict, repr=False)
     device: str = "cpu"
+    # map name -> {"meaning": what bright means, "empty": no evidence anywhere} (inference.explain)
+    map_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The public ``prediction.json`` content (plain JSON types only)."""
@@ -103,6 +105,7 @@ class Prediction:
             "roi_weights": dict(self.roi_weights),
             "roi_volumes_ml": {name: float(value) for name, value in dict(self.roi.volumes_ml).items()},
             "warnings": list(self.warnings),
+            "map_notes": {name: dict(note) for name, note in self.map_notes.items()},
             "timings_s": {name: round(value, 4) for name, value in self.timings_s.items()},
             "input": json_safe(self.input),
         }
@@ -182,6 +185,7 @@ def predict(
     the tumour is then core plus rim. ``explain=False`` skips Grad-CAM (attention maps are always
     returned: they come with the forward pass).
     """
+    from BreastSubtypeLib.inference.explain import explanation_notes
     from BreastSubtypeLib.inference.runner import ModelRunner, interpret, operating_thresholds
     from BreastSubtypeLib.preprocessing.case import CaseInput, case_model_input, case_rois, check_case
 
@@ -216,11 +220,22 @@ def predict(
 
     report(progress, 0.5, "network")
     runner = ModelRunner(loaded.network, device)
-    outputs, crop_maps = runner.outputs_and_maps(model_input, explain=explain)
+    thresholds = operating_thresholds(loaded)
+    ki67_cutoff = scheme_rules(scheme).ki67_cutoff_percent
+    outputs, crop_maps = runner.outputs_and_maps(
+        model_input, explain=explain, thresholds=thresholds, ki67_cutoff_percent=ki67_cutoff
+    )
     lap("network")
 
     maps = InputGridMaps(crop_maps, model_input, image)
-    calls = interpret(outputs, operating_thresholds(loaded), scheme)
+    calls = interpret(outputs, thresholds, scheme)
+    map_notes = explanation_notes(
+        crop_maps,
+        {
+            **{task: calls.receptors[task]["positive"] for task in RECEPTORS},
+            "ki67": calls.ki67_percent >= ki67_cutoff,
+        },
+    )
     info, card = model_info(loaded)
     # Warnings are about this case. That the model is a demonstration one is ``model["demonstration"]``,
     # which every front end (table, report, widget, web) shows once from there.
@@ -244,4 +259,5 @@ def predict(
         input=input_geometry(image),
         image=image,
         model_card=card,
+        map_notes=map_notes,
     )

@@ -27,7 +27,7 @@ from BreastSubtypeLib.inference.device import (
     select_device,
     single_case_cpu_threads,
 )
-from BreastSubtypeLib.inference.explain import forward_with_explanations
+from BreastSubtypeLib.inference.explain import DEFAULT_KI67_CUTOFF_PERCENT, forward_with_explanations
 from BreastSubtypeLib.model.config import REGIONS
 from BreastSubtypeLib.subtype import DEFAULT_SCHEME, subtype_from_probabilities
 from BreastSubtypeLib.tasks import KI67_KEY, RECEPTORS
@@ -131,16 +131,24 @@ class ModelRunner:
             if key not in ("attention", "attention_fused") and isinstance(value, torch.Tensor)
         }
 
-    def outputs_and_maps(self, model_input, *, explain: bool) -> tuple[dict[str, np.ndarray], dict]:
+    def outputs_and_maps(
+        self,
+        model_input,
+        *,
+        explain: bool,
+        thresholds: Mapping[str, float] | None = None,
+        ki67_cutoff_percent: float = DEFAULT_KI67_CUTOFF_PERCENT,
+    ) -> tuple[dict[str, np.ndarray], dict]:
         """A batch of one ``ModelInput`` → (outputs as in :meth:`outputs`, crop-grid maps).
 
-        Maps: attention per scale and fused, and with ``explain`` Grad-CAM per task
-        (``inference.explain``); each (D, H, W) float32 in [0, 1] on the crop grid.
+        Maps: attention per scale and fused, and with ``explain`` Grad-CAM per task explaining the
+        call made at ``thresholds`` and ``ki67_cutoff_percent`` (``inference.explain``); each
+        (D, H, W) float32 in [0, 1] on the crop grid.
         """
         images, scalars = self._tensors(model_input.array[None], model_input.scalars[None])
         with single_case_cpu_threads(self.device):
             raw, maps = forward_with_explanations(
                 self.network, images, scalars, tasks=self.network.tasks, explain=explain,
-                autocast=self.autocast(),
+                autocast=self.autocast(), thresholds=thresholds, ki67_cutoff_percent=ki67_cutoff_percent,
             )  # fmt: skip
         return {key: value.numpy() for key, value in raw.items()}, maps
