@@ -27,6 +27,7 @@ from trame_slicer.rca_view import register_rca_factories  # noqa: E402
 
 from . import module as web_module  # noqa: E402
 from . import security  # noqa: E402
+from .launcher import READY_LINE  # noqa: E402
 from .session import DEFAULT_IMAGE_MEMORY_MB, DEFAULT_MAX_UPLOAD_MB, SessionFolder  # noqa: E402
 from .view_overlays import slice_view_overlay  # noqa: E402
 
@@ -123,8 +124,9 @@ def serve(
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     image_memory_mb: float = DEFAULT_IMAGE_MEMORY_MB,
     model: str = "demo",
+    idle_timeout_s: int = 0,
 ) -> None:
-    """Serve until interrupted; the session folder is removed on the way out."""
+    """Serve until interrupted (or idle that long); the session folder is removed on the way out."""
     from trame_client.module import vue3
 
     # trame parses sys.argv itself; keep our own flags (and the token) away from it.
@@ -145,13 +147,15 @@ def serve(
     def announce(**_) -> None:
         url = access_url(host, app.server.port, token, tls is not None)
         print(
-            f"\nBreastSubtype is ready. Open this link (it holds the access token: keep it private):\n    {url}\n",
+            f"\n{READY_LINE}. Open this link (it holds the access token: keep it private):\n    {url}\n",
             flush=True,
         )
 
     app.server.controller.on_server_ready.add(announce)
     try:
-        app.server.start(host=host, port=port, open_browser=False, timeout=0, show_connection_info=False)
+        app.server.start(
+            host=host, port=port, open_browser=False, timeout=idle_timeout_s, show_connection_info=False
+        )
     finally:
         app.session.close()
 

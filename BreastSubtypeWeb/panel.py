@@ -23,6 +23,20 @@ def section_title(text: str) -> None:
     html.Div(text, classes="text-subtitle-2 mt-1")
 
 
+def compact_slider(state: str, label: str, low: float, high: float, step: float, name: str, **kwargs) -> None:
+    v3.VSlider(
+        v_model=(state,),
+        min=low,
+        max=high,
+        step=step,
+        label=label,
+        density="compact",
+        hide_details=True,
+        **kwargs,
+        **testid(name),
+    )
+
+
 class BreastSubtypePanel(html.Div):
     def __init__(self, workflow: CaseWorkflow, **kwargs) -> None:
         super().__init__(
@@ -191,46 +205,26 @@ class BreastSubtypePanel(html.Div):
                 disabled=("!bs_case_loaded || bs_running",),
                 **testid("edit-tool"),
             ):
+                for tool, icon, title in (
+                    ("none", "mdi-cursor-default", "No tool: drag for window/level"),
+                    ("brush", "mdi-brush", "Brush"),
+                    ("eraser", "mdi-eraser", "Eraser"),
+                ):
+                    v3.VBtn(icon=icon, value=tool, size="small", title=title, **testid(f"tool-{tool}"))
+            for action, icon, handler in (
+                ("undo", "mdi-undo", ctrl.bs_undo),
+                ("redo", "mdi-redo", ctrl.bs_redo),
+            ):
                 v3.VBtn(
-                    icon="mdi-cursor-default",
-                    value="none",
+                    icon=icon,
                     size="small",
-                    title="No tool: drag for window/level",
-                    **testid("tool-none"),
+                    variant="text",
+                    title=action.capitalize(),
+                    click=handler,
+                    disabled=(f"!bs_can_{action} || bs_running",),
+                    **testid(action),
                 )
-                v3.VBtn(icon="mdi-brush", value="brush", size="small", title="Brush", **testid("tool-brush"))
-                v3.VBtn(
-                    icon="mdi-eraser", value="eraser", size="small", title="Eraser", **testid("tool-eraser")
-                )
-            v3.VBtn(
-                icon="mdi-undo",
-                size="small",
-                variant="text",
-                title="Undo",
-                click=ctrl.bs_undo,
-                disabled=("!bs_can_undo || bs_running",),
-                **testid("undo"),
-            )
-            v3.VBtn(
-                icon="mdi-redo",
-                size="small",
-                variant="text",
-                title="Redo",
-                click=ctrl.bs_redo,
-                disabled=("!bs_can_redo || bs_running",),
-                **testid("redo"),
-            )
-        v3.VSlider(
-            v_model=("bs_brush_mm",),
-            min=1,
-            max=20,
-            step=0.5,
-            label="Brush (mm)",
-            thumb_label=True,
-            density="compact",
-            hide_details=True,
-            **testid("brush-mm"),
-        )
+        compact_slider("bs_brush_mm", "Brush (mm)", 1, 20, 0.5, "brush-mm", thumb_label=True)
         v3.VSwitch(
             v_model=("bs_rois_visible",),
             label="Show outlines",

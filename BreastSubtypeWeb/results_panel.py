@@ -11,7 +11,7 @@ from trame.widgets import vuetify3 as v3
 
 from BreastSubtypeLib.reports.colormaps import CONTROL_POINTS_RGB
 
-from .panel import section_title, testid
+from .panel import compact_slider, section_title, testid
 from .reading import WINDOW_PRESETS
 from .workflow import CaseWorkflow
 
@@ -122,16 +122,7 @@ class ResultsPanel(html.Div):
                 hide_details=True,
                 **testid("map-select"),
             )
-            v3.VSlider(
-                v_model=("bs_map_opacity",),
-                min=0,
-                max=1,
-                step=0.05,
-                label="Opacity",
-                density="compact",
-                hide_details=True,
-                **testid("map-opacity"),
-            )
+            compact_slider("bs_map_opacity", "Opacity", 0, 1, 0.05, "map-opacity")
             with html.Div(**testid("colour-bar")):
                 html.Div(style=f"height: 14px; border-radius: 2px; background: {css_gradient()};")
                 with html.Div(classes="d-flex text-caption"):

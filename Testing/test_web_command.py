@@ -3,6 +3,8 @@ address, one-line errors for bad flags. Nothing here starts a server."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from BreastSubtypeLib.cli import web_command
@@ -86,3 +88,34 @@ def test_host_and_origin_checks():
     for origin in ("http://evil.example", "null", "http://127.0.0.1:9999", "file://"):
         assert not policy.origin_allowed(origin, "127.0.0.1:8080"), origin
     assert policy.token_matches("t" * 20) and not policy.token_matches("wslink-secret")
+
+
+def test_the_launcher_configuration_starts_one_guarded_session_per_browser(tmp_path, capsys):
+    args = [
+        "web",
+        "--launcher-config",
+        str(tmp_path),
+        "--launcher-port",
+        "9100",
+        "--session-ports",
+        "9101-9103",
+    ]
+    args += ["--public-origin", "https://radiology.example", "--allow-host", "radiology.example"]
+    assert main(args) == 0
+    config = json.loads((tmp_path / "launcher.json").read_text())
+    command = config["apps"]["trame"]["cmd"]
+    # The launcher's own per-session port and secret; the page's origin is the launcher's.
+    assert command[command.index("--port") + 1] == "${port}"
+    assert command[command.index("--token") + 1] == "${secret}"
+    assert command[command.index("--allow-origin") + 1] == "https://radiology.example"
+    assert "--allow-host=radiology.example" in command
+    assert config["resources"] == [{"host": "127.0.0.1", "port_range": [9101, 9103]}]
+    assert (tmp_path / "www" / "index.html").is_file()
+    assert (tmp_path / "www" / "breast_subtype_web" / "upload.js").is_file()
+    assert "wslink.launcher" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ports", ["9101", "9103-9101", "80-90"])
+def test_a_bad_session_port_range_is_refused(tmp_path, capsys, ports):
+    assert main(["web", "--launcher-config", str(tmp_path), "--session-ports", ports]) == 2
+    assert "--session-ports" in capsys.readouterr().err

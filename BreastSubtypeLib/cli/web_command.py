@@ -72,6 +72,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default="demo", help="registry id or model package folder/zip used by Run (default: demo)"
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="stop this server (and remove its session folder) when no browser has been connected for "
+        "this long (default 0: never); sessions started by a launcher use it",
+    )
+    shared = parser.add_argument_group(
+        "several users (one session each, through wslink's launcher; see docs/web.md)"
+    )
+    shared.add_argument(
+        "--launcher-config",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write launcher.json and the page's files into DIR for 'python -m wslink.launcher "
+        "DIR/launcher.json', then exit",
+    )
+    shared.add_argument("--launcher-port", type=int, default=9000, help="port of the launcher (default 9000)")
+    shared.add_argument(
+        "--session-ports", default="9001-9020", help="ports for the sessions, FIRST-LAST (default 9001-9020)"
+    )
+    shared.add_argument(
+        "--public-origin",
+        default=None,
+        metavar="URL",
+        help="the origin browsers open the launcher at (default http://127.0.0.1:LAUNCHER_PORT); behind "
+        "a reverse proxy, its https:// address",
+    )
 
 
 def exposure_warning(host: str, tls: bool) -> str | None:
@@ -108,7 +138,31 @@ def access_token(args: argparse.Namespace) -> str:
     return check_token(given) if given else new_token()
 
 
+def write_launcher(args: argparse.Namespace) -> int:
+    from BreastSubtypeWeb.launcher import parse_port_range, write_launcher_setup
+
+    origin = _origin(args.public_origin or f"http://127.0.0.1:{args.launcher_port}")
+    extra = ["--max-upload-mb", f"{args.max_upload_mb:g}", "--image-memory-mb", f"{args.image_memory_mb:g}"]
+    extra += ["--model", args.model, *(f"--allow-host={name}" for name in args.allow_host)]
+    setup = write_launcher_setup(
+        args.launcher_config,
+        public_origin=origin,
+        launcher_port=args.launcher_port,
+        session_ports=parse_port_range(args.session_ports),
+        idle_timeout_s=args.idle_timeout or 300,
+        extra_args=tuple(extra),
+    )
+    print(f"Wrote {setup.config} and {setup.www}. Start the launcher with:")
+    print(f"    {sys.executable} -m wslink.launcher {setup.config}")
+    print(f"and open {origin}/ (each browser gets its own session).")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.idle_timeout < 0:
+        raise BadInputError(f"--idle-timeout must be 0 or more seconds, not {args.idle_timeout}.")
+    if args.launcher_config is not None:
+        return write_launcher(args)
     if not 0 <= args.port <= 65535:
         raise BadInputError(f"--port must be between 0 and 65535, not {args.port}.")
     if args.max_upload_mb <= 0:
@@ -142,5 +196,6 @@ def run(args: argparse.Namespace) -> int:
         max_upload_mb=args.max_upload_mb,
         image_memory_mb=args.image_memory_mb,
         model=args.model,
+        idle_timeout_s=args.idle_timeout,
     )
     return 0
