@@ -42,7 +42,7 @@ def test_one_case_writes_the_whole_case_folder(model, case_files, tmp_path, caps
             "attention_scale0.nrrd"} <= names  # fmt: skip
     summary = json.loads((out / "prediction.json").read_text())
     assert list(summary) == ["model", "er", "pr", "her2", "ki67_percent", "subtype", "roi_weights",
-                             "roi_volumes_ml", "warnings", "timings_s", "input", "maps"]  # fmt: skip
+                             "roi_volumes_ml", "warnings", "map_notes", "timings_s", "input", "maps"]  # fmt: skip
     assert "patient" not in summary  # only when asked
     assert set(summary["model"]) == {"id", "version", "demonstration"}
     for task in ("er", "pr", "her2"):
