@@ -34,7 +34,7 @@ from .view_overlays import slice_view_overlay  # noqa: E402
 logger = logging.getLogger(__name__)
 
 PANEL = "BreastSubtypePanel"
-RESULTS_WIDTH_PX = 400
+RESULTS_WIDTH_PX = 440
 LAYOUT_ID = "Axial Primary"
 
 

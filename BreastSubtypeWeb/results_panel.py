@@ -80,9 +80,7 @@ class ResultsPanel(html.Div):
                 **testid("demo-warning"),
             )
             # The rows are BreastSubtypeMRML.tables.result_rows: the Slicer table's words and numbers.
-            with html.Table(
-                style="width: 100%; font-size: 13px; word-break: break-word;", **testid("result-table")
-            ):
+            with html.Table(style="width: 100%; font-size: 13px;", **testid("result-table")):
                 with html.Tr():
                     for title in ("Finding", "Value", "Threshold", "Call"):
                         html.Th(title, classes="text-left pr-2")

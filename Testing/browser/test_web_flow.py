@@ -75,7 +75,7 @@ def test_demo_case_to_report(page, tmp_path):
     # Widen the rim with the brush, left of the lesion; undo and redo give back exact volumes.
     page.get_by_test_id("edit-rim").click()
     expect(page.get_by_test_id("edit-rim")).to_have_class(re.compile("v-btn--active"))
-    _paint(page, "brush", (0.25, 0.5), 24)
+    _paint(page, "brush", (0.15, 0.5), 20)
     expect(page.get_by_test_id("undo")).to_be_enabled()
     painted = _roi_volumes(page)
     assert float(painted["rim"]) > float(generated["rim"])
@@ -85,7 +85,7 @@ def test_demo_case_to_report(page, tmp_path):
     page.get_by_test_id("redo").click()
     expect(page.get_by_test_id("roi-table")).to_contain_text(_rim(painted))
     # The eraser takes part of the stroke back off the rim (its first third).
-    _paint(page, "eraser", (0.25, 0.5), 8)
+    _paint(page, "eraser", (0.15, 0.5), 8)
     expect(page.get_by_test_id("roi-table")).not_to_contain_text(_rim(painted))
     edited = _roi_volumes(page)
     assert float(generated["rim"]) < float(edited["rim"]) < float(painted["rim"])
