@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import http.server
 import socketserver
+import ssl
 import struct
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -15,13 +17,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from web_server import WebServer
 from wslink_client import PUBLIC_DEFAULT_SECRET, RawWslinkClient, run_async
 
 
-def _get(url: str, headers: dict | None = None):
+def _get(url: str, headers: dict | None = None, context=None):
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return response.status, dict(response.headers), response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read().decode()
@@ -189,3 +192,33 @@ def test_a_second_browser_is_told_the_session_is_in_use(browser, page, web_serve
         assert "in use in another browser" in message.inner_text()
     finally:
         other.close()
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A server with a self-signed certificate for 127.0.0.1 (made by openssl, as an admin would)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(cafile=str(cert))
+    server = WebServer(
+        tmp_path / "server.log", ("--tls-cert", str(cert), "--tls-key", str(key)), ssl_context=context
+    )
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_tls_serves_https_only_with_secure_cookies(tls_server):
+    assert tls_server.access_url.startswith("https://127.0.0.1:")
+    status, headers, _ = _get(tls_server.access_url, context=tls_server.ssl_context)
+    cookies = [v for k, v in headers.items() if k.lower() == "set-cookie"]
+    assert status == 200 and cookies and all("Secure" in cookie for cookie in cookies)
+    with pytest.raises(OSError):  # the same port does not answer plain HTTP
+        urllib.request.urlopen(tls_server.access_url.replace("https://", "http://"), timeout=5)

@@ -36,7 +36,10 @@ def _free_port() -> int:
 class WebServer:
     """``url`` is the bare address; ``access_url`` the link with the token, as printed at start."""
 
-    def __init__(self, log_path: Path, extra_args: tuple[str, ...] = (), env: dict | None = None) -> None:
+    def __init__(
+        self, log_path: Path, extra_args: tuple[str, ...] = (), env: dict | None = None, ssl_context=None
+    ) -> None:
+        self.ssl_context = ssl_context  # for a server started with --tls-cert/--tls-key
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.access_url = ""
@@ -77,10 +80,10 @@ class WebServer:
                 raise RuntimeError(
                     f"breast-subtype web exited with {self.process.returncode}:\n{self.log()[-3000:]}"
                 )
-            printed = re.search(r"(http://127\.0\.0\.1:\d+/\?secret=([\w-]+))", self.log())
+            printed = re.search(r"(https?://127\.0\.0\.1:\d+/\?secret=([\w-]+))", self.log())
             if printed:
                 self.access_url, self.token = printed.groups()
-                with urllib.request.urlopen(self.access_url, timeout=5) as response:
+                with urllib.request.urlopen(self.access_url, timeout=5, context=self.ssl_context) as response:
                     if response.status == 200:
                         return
             time.sleep(0.5)
