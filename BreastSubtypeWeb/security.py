@@ -85,6 +85,15 @@ def server_host_names(bind_host: str, extra: tuple[str, ...] = ()) -> frozenset[
     return frozenset(name.lower() for name in names if name)
 
 
+def normalise_origin(origin: str) -> str:
+    """``HTTPS://Host:443/`` -> ``https://host``: browsers omit a scheme's default port in Origin."""
+    origin = origin.strip().lower().rstrip("/")
+    for scheme, port in (("https://", ":443"), ("http://", ":80")):
+        if origin.startswith(scheme) and origin.endswith(port):
+            return origin[: -len(port)]
+    return origin
+
+
 @dataclass(frozen=True)
 class AccessPolicy:
     token: str
@@ -114,8 +123,8 @@ class AccessPolicy:
 
     def origin_allowed(self, origin: str, host_header: str | None) -> bool:
         """Same origin as the page's host, or one named by ``--allow-origin``; ``null`` never."""
-        origin = origin.strip().lower().rstrip("/")
-        if origin in self.extra_origins:
+        origin = normalise_origin(origin)
+        if origin in {normalise_origin(extra) for extra in self.extra_origins}:
             return True
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and bool(host_header) and parts.netloc == host_header.lower()

@@ -85,6 +85,7 @@ def test_host_and_origin_checks():
         assert not policy.host_allowed(host), host
     assert policy.origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080")
     assert policy.origin_allowed("https://launcher.example", "127.0.0.1:9001")
+    assert policy.origin_allowed("HTTPS://Launcher.example:443/", "127.0.0.1:9001")
     for origin in ("http://evil.example", "null", "http://127.0.0.1:9999", "file://"):
         assert not policy.origin_allowed(origin, "127.0.0.1:8080"), origin
     assert policy.token_matches("t" * 20) and not policy.token_matches("wslink-secret")

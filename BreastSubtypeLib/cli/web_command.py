@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from BreastSubtypeLib.errors import BadInputError
-from BreastSubtypeWeb.security import LOOPBACK_HOSTS, TOKEN_ENV, check_token, new_token
+from BreastSubtypeWeb.security import LOOPBACK_HOSTS, TOKEN_ENV, check_token, new_token, normalise_origin
 from BreastSubtypeWeb.session import DEFAULT_IMAGE_MEMORY_MB, DEFAULT_MAX_UPLOAD_MB
 
 HELP = "serve the BreastSubtype app in a web browser (slice views, 3-D view, one-click tumour, results)"
@@ -116,7 +116,7 @@ def exposure_warning(host: str, tls: bool) -> str | None:
 
 
 def _origin(value: str) -> str:
-    origin = value.strip().lower().rstrip("/")
+    origin = normalise_origin(value)
     if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
         raise BadInputError(f"--allow-origin takes scheme://host[:port], not '{value}'.")
     return origin
