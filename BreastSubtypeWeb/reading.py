@@ -222,18 +222,26 @@ def segment_centre_ras(segmentation_node, segment_id: str):
     return [(bounds[2 * i] + bounds[2 * i + 1]) / 2 for i in range(3)]
 
 
-def map_legend(title: str | None, heatmap_node) -> dict:
-    """What the colour bar under the map selector says: its ends and what the map means."""
+def map_legend(title: str | None, heatmap_node, note: dict | None = None) -> dict:
+    """What the colour bar under the map selector says: its ends and what the map means.
+
+    ``note`` is the map's entry in prediction.json's ``map_notes`` (the Lib's own words, shared with
+    the report and Slicer); without one, a generic sentence.
+    """
     if not title or heatmap_node is None:
         return {"low": "", "high": "", "meaning": ""}
-    if title.startswith("Grad-CAM"):
-        task = title.split(" ", 1)[1]
-        meaning = f"{title}: the regions that raised the model's {task} output, relative within this case."
+    if note and note.get("meaning"):
+        meaning = f"{title}: {note['meaning']}."
+    elif title.startswith("Grad-CAM"):
+        meaning = f"{title}: the regions behind the model's {title.split(' ', 1)[1]} call, relative within this case."
     else:
-        meaning = f"{title}: where the network looked, relative within this case; not a probability."
+        meaning = f"{title}: where the network looked, relative within this case."
+    meaning += " Not a probability."
+    if note and note.get("empty"):
+        meaning += " Empty: no evidence anywhere in the lesion's crop."
     display = heatmap_node.GetDisplayNode()
     low, high = display.GetWindowLevelMin(), display.GetWindowLevelMax()
     if high > low and display.GetApplyThreshold():
         hidden = (display.GetLowerThreshold() - low) / (high - low)
-        meaning += f" The lowest {hidden:.0%} is not shown."
-    return {"low": "low", "high": "high", "meaning": meaning}
+        meaning += f" The lowest {hidden:.0%} of the range is not shown."
+    return {"low": "0 (low)", "high": "1 (high)", "meaning": meaning}

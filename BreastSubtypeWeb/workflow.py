@@ -75,6 +75,7 @@ class CaseWorkflow:
         self.roi_node = None
         self.point_node = None
         self.case_nodes = None  # BreastSubtypeMRML.results.CaseNodes of the last run
+        self._map_notes: dict[str, dict] = {}  # map title -> its prediction.json map_notes entry
         self._process = None
         self._case_serial = 0
         self.state.update(STATE_DEFAULTS)
@@ -430,6 +431,7 @@ class CaseWorkflow:
             v for f, v, _, _ in rows if f == "Warning" and v != DEMONSTRATION_WARNING
         ]
         self.state.bs_demo_model = bool((prediction.get("model") or {}).get("demonstration", True))
+        self._map_notes = _map_notes_by_title(self.session.case_dir / "outputs", prediction)
         self.state.bs_map_items = list(self.case_nodes.heatmap_nodes)
         self.state.bs_map = next(iter(self.case_nodes.heatmap_nodes), None)
         self._on_map_changed(self.state.bs_map)
@@ -446,7 +448,7 @@ class CaseWorkflow:
             return
         node = self.case_nodes.heatmap_nodes.get(bs_map) if bs_map else None
         show_overlay(self.scene, self.volume_node, node, _opacity(self.state.bs_map_opacity))
-        self.state.bs_map_legend = reading.map_legend(bs_map, node)
+        self.state.bs_map_legend = reading.map_legend(bs_map, node, self._map_notes.get(bs_map))
         self._render_slice_views()
 
     def _on_opacity_changed(self, bs_map_opacity=0.5, **_) -> None:
@@ -486,6 +488,17 @@ def error_line(action: str, exc: BaseException) -> str:
     logger.error("%s failed", action, exc_info=exc)
     detail = scrub_paths(" ".join(str(exc).split()))
     return f"{action} failed ({type(exc).__name__}{': ' + detail if detail else ''}); the server log has the details."
+
+
+def _map_notes_by_title(out_dir: Path, prediction: dict) -> dict[str, dict]:
+    """prediction.json's ``map_notes`` (keyed by map name) under the titles the map selector shows."""
+    from BreastSubtypeLib.inference.outputs import map_file_name
+    from BreastSubtypeMRML.results import heatmap_files
+
+    by_file = {map_file_name(name): note for name, note in (prediction.get("map_notes") or {}).items()}
+    return {
+        title: by_file[path.name] for title, path in heatmap_files(out_dir).items() if path.name in by_file
+    }
 
 
 def _mask_volume_ml(mask) -> float:

@@ -107,7 +107,11 @@ def test_demo_case_to_report(page, tmp_path):
     for test_id in ("demo-warning", "result-table", "download-report", "colour-bar"):
         assert _within_viewport(page, test_id), test_id
     meaning = page.get_by_test_id("map-meaning").inner_text()
-    assert "where the network looked" in meaning and "not a probability" in meaning
+    # The map's own note from prediction.json (the report says the same), and what the colours are not.
+    assert (
+        "network attention over core, rim and peritumoral tissue" in meaning
+        and "Not a probability" in meaning
+    )
 
     # The overlay tints the slice views with inferno where it was grey anatomy before.
     wait_for_render(view(page, "Red"), before)
@@ -115,7 +119,8 @@ def test_demo_case_to_report(page, tmp_path):
     changed = np.abs(after_all.astype(int) - before_all.astype(int)).sum(axis=-1) > 30
     assert changed.mean() > 0.02
     assert _inferno_tint_fraction(after_all[changed]) > 0.5
-    assert _inferno_tint_fraction(after_all) > _inferno_tint_fraction(before_all) + 0.02
+    # Attention is drawn on the ROI voxels only: a small share of three whole views, but a clear one.
+    assert _inferno_tint_fraction(after_all) > _inferno_tint_fraction(before_all) + 0.01
     assert np.median(saturation(before_all)) < 10  # grey anatomy under outlines before the map
     page.screenshot(path=str(SCREENSHOT if UPDATE_SCREENSHOT else tmp_path / "web.png"))
 
