@@ -137,11 +137,11 @@ class SpatialAttention(nn.Module):
     """A sigmoid spatial map from one scale's features, conditioned on the ROI masks at that scale
     (so it can learn where core, rim and peritumoral tissue lie, not only what they look like)."""
 
-    def __init__(self, channels: int, n_masks: int = 3):
+    def __init__(self, channels: int, n_masks: int = 3, *, kernel: int = 3):
         super().__init__()
         hidden = max(channels // 4, 8)
         self.body = nn.Sequential(
-            Conv3d(channels + n_masks, hidden, 3, padding=1),
+            Conv3d(channels + n_masks, hidden, kernel, padding=kernel // 2),
             nn.LeakyReLU(0.01),
             Conv3d(hidden, 1, 1),
         )
@@ -183,11 +183,14 @@ class RoiWeighting(nn.Module):
         self.region_bias = nn.Parameter(torch.zeros(n_regions))
         self.act = nn.LeakyReLU(0.01)
 
-    def forward(self, descriptors: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """descriptors (B,R,F), present (B,R) bool → (pooled (B,out), weights (B,R))."""
+    def forward(
+        self, descriptors: torch.Tensor, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """descriptors (B,R,F), present (B,R) bool → (pooled (B,out), weights (B,R), per-region
+        hidden features (B,R,out), zero for absent regions)."""
         hidden = self.act(self.project(descriptors) + self.region_embedding)
         logits = self.score(hidden).squeeze(-1) + self.region_bias
         # A large negative (not -inf) keeps the softmax finite even if a case had no region at all.
         logits = logits.masked_fill(~present, -1e4)
         weights = torch.softmax(logits, dim=-1)
-        return torch.einsum("br,brf->bf", weights, hidden), weights
+        return torch.einsum("br,brf->bf", weights, hidden), weights, hidden * present.unsqueeze(-1)

@@ -112,7 +112,7 @@ class NetworkConfig(_JsonConfig):
     """
 
     in_channels: int = 4
-    widths: tuple[int, ...] = (16, 32, 64, 128)
+    widths: tuple[int, ...] = (12, 24, 48, 96)
     blocks_per_stage: tuple[int, ...] = (1, 1, 2, 2)
     attention_scales: tuple[int, ...] = (1, 2, 3)
     attention: str = "multi"
@@ -128,10 +128,11 @@ class NetworkConfig(_JsonConfig):
     dropout: float = 0.2
     task_extractor_width_factor: float = 0.5
     region_weighting: str = "per_task"
-    descriptor_norm: bool = True
+    descriptor_norm: bool = False
     global_features: bool = True
     cam_stage: int = 1
-    fine_features: int = 8
+    fine_features: int = 0
+    region_concat: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -170,6 +171,7 @@ class NetworkConfig(_JsonConfig):
             "multi_task",
             "descriptor_norm",
             "global_features",
+            "region_concat",
         ):
             _bool(name, getattr(self, name))
         tasks = tuple(self.tasks) if isinstance(self.tasks, list | tuple) else ()
@@ -232,6 +234,7 @@ class NetworkConfig(_JsonConfig):
             "global_features": True,
             "cam_stage": len(widths) - 1 if isinstance(widths, list | tuple) else 3,
             "fine_features": 0,
+            "region_concat": False,
         }
         return cls.from_dict({**{k: v for k, v in before.items() if k not in data}, **data})
 
@@ -257,8 +260,8 @@ class PreprocessingConfig(_JsonConfig):
     ``rim_mm``/``peri_mm`` are the ROI widths the model was trained with.
     """
 
-    target_spacing_mm: float = 0.75
-    crop_size_voxels: tuple[int, int, int] = (64, 64, 64)
+    target_spacing_mm: float = 1.0
+    crop_size_voxels: tuple[int, int, int] = (32, 32, 32)
     fov_mode: str = "adaptive"
     fov_margin_factor: float = 1.5
     normalisation: str = "percentile"

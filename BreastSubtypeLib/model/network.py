@@ -81,6 +81,11 @@ class _Branch(nn.Module):
                 Conv3d(1, k, 3, padding=1), nn.LeakyReLU(0.01), Conv3d(k, k, 1), nn.LeakyReLU(0.01)
             )
             self.fine_norm = nn.LayerNorm(k) if config.descriptor_norm else nn.Identity()
+            # The finest attention scale: which band voxels matter (e.g. the first millimetres next
+            # to the tumour, where the peritumoral signal lies) is learned from intensity and masks.
+            # Pointwise: the fine features already see 3x3x3 neighbourhoods, and a 3x3x3 attention
+            # on the full grid would cost more than the whole extractor.
+            self.fine_attention = SpatialAttention(k, len(REGIONS), kernel=1) if self.mode != "none" else None
             self.descriptor_features += k
         self.global_features = widths[-1] if config.global_features else 0
 
@@ -103,7 +108,12 @@ class _Branch(nn.Module):
             pooled.append(descriptors)
         if self.fine is not None:
             fine = self.fine(x[:, :1])
-            pooled.append(self.fine_norm(region_pool(fine, torch.ones_like(fine[:, :1]), masks)))
+            if self.fine_attention is not None:
+                a = self.fine_attention(fine, masks)
+                maps.insert(0, a)
+            else:
+                a = torch.ones_like(fine[:, :1])
+            pooled.append(self.fine_norm(region_pool(fine, a, masks)))
         global_features = (
             features[-1].mean(dim=(2, 3, 4)) if self.global_features else f.new_zeros(f.shape[0], 0)
         )
@@ -146,6 +156,8 @@ class SpatialMultiTaskNet(nn.Module):
         )
         branch = next(iter(self.branches.values()))
         fusion_in = config.region_features + branch.global_features + config.n_scalar_features
+        if config.region_concat:  # every region's own features too, so heads can contrast regions
+            fusion_in += len(REGIONS) * config.region_features
         # ROI weighting and fusion: one per task (per-task weighting, or independent single-task
         # networks) or one shared by all tasks (the first design; kept as an ablation).
         per_task = config.region_weighting == "per_task" or not config.multi_task
@@ -225,11 +237,11 @@ class SpatialMultiTaskNet(nn.Module):
             shared = self.weighting_of_task[task]
             if (branch, shared) not in fused_of:  # the shared trunk runs once, not once per task
                 descriptors, global_features, _maps = branch_outputs[branch]
-                pooled, weights = self.roi_weighting[shared](descriptors, present)
-                fused_of[branch, shared] = (
-                    self.fusion[shared](torch.cat([pooled, global_features, scalars], dim=1)),
-                    weights,
-                )
+                pooled, weights, regions = self.roi_weighting[shared](descriptors, present)
+                parts = [pooled, global_features, scalars]
+                if self.config.region_concat:
+                    parts.append(regions.flatten(1))
+                fused_of[branch, shared] = (self.fusion[shared](torch.cat(parts, dim=1)), weights)
             z = self.heads[task](fused_of[branch, shared][0]).squeeze(-1)
             out[TASK_OUTPUT_KEYS[task]] = 100.0 * torch.sigmoid(z) if task == "ki67" else z
         out["roi_weights_per_task"] = {

@@ -136,7 +136,8 @@ def render_report(summary: dict, overlays_png: dict[str, bytes], model_card: dic
     if overlays_png:
         parts.append("<h2>Fused attention through the lesion centre</h2>")
         parts.append(
-            "<p class='small'>Colour: inferno (dark = low, bright = high attention). Outlines: core (red), "
+            "<p class='small'>Attention is drawn only on core, rim and peritumoral tissue, where it weighs "
+            "the network's pooling. Colour: inferno (dark = low, bright = high attention). Outlines: core (red), "
             "rim (yellow), peritumoral (blue). Radiological orientation.</p>"
         )
         for view, png in overlays_png.items():
@@ -145,6 +146,17 @@ def render_report(summary: dict, overlays_png: dict[str, bytes], model_card: dic
                 f"<figure><img alt='{escape(view)} overlay' src='data:image/png;base64,{data}'>"
                 f"<figcaption>{escape(view)}</figcaption></figure>"
             )
+
+    notes = summary.get("map_notes") or {}
+    if notes:
+        parts.append("<h2>What each map shows</h2><table>")
+        parts.append(_row("Map", "Meaning", header=True))
+        for name, note in notes.items():
+            meaning = escape(str(note.get("meaning", "")))
+            if note.get("empty"):
+                meaning += " <strong>Empty: no evidence anywhere in the lesion's crop.</strong>"
+            parts.append(_row(escape(name), meaning))
+        parts.append("</table>")
 
     if summary.get("warnings"):
         parts.append("<h2>Warnings</h2><ul>")

@@ -107,7 +107,7 @@ def run_ablations(
         )
     out_dir = Path(out_dir)
     # Fix the splits once, so every variant sees exactly the same train/val/test cases.
-    splits = training_splits(rows, fractions=config.split_ratios, seed=config.seed)
+    splits = training_splits(rows, fractions=config.split_ratios, seed=config.split_seed)
     fixed_rows = [row for name in ("train", "val", "test") for row in splits[name]]
     shared = dataclasses.replace(config, cache_dir=config.cache_dir or str(out_dir / "cache"))
     results = {}

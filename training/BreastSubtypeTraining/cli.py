@@ -50,6 +50,7 @@ def _config(args):
         epochs=getattr(args, "epochs", None),
         threads=getattr(args, "threads", None),
         cache_dir=getattr(args, "cache_dir", None),
+        seed=getattr(args, "seed", None),
     )
 
 
@@ -213,6 +214,9 @@ def _training_arguments(parser, *, epochs: bool = True) -> None:
         parser.add_argument("--epochs", type=int, help="override the config's number of epochs")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument(
+        "--seed", type=int, help="seed of splits, initialisation and augmentation (default: the config's)"
+    )
     parser.add_argument("--cache-dir", help="crop cache folder to share between runs (default: OUT/cache)")
     parser.add_argument("--truth", help=TRUTH_HELP)
 

@@ -38,6 +38,10 @@ class MultiTaskLoss(nn.Module):
     quadratic, i.e. the paper's MSE, for errors within the ~10-point inter-observer variability of
     Ki-67 counting, linear beyond, so the skewed tail of very proliferative tumours and mislabelled
     cases does not dominate the shared extractor. ``"mse"`` reproduces the paper's loss exactly.
+    Errors are measured in units of ``ki67_scale_percent`` (default 100: fractions). Training sets
+    it to the standard deviation of the training split's Ki-67 labels (``ki67_standardise``), with
+    ``huber_delta`` 1: a Ki-67 error of one SD then weighs like a confident receptor mistake, where
+    fractions gave Ki-67 a gradient ~30 times smaller than a receptor's.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class MultiTaskLoss(nn.Module):
         uncertainty_weighting: bool = False,
         ki67_loss: str = "huber",
         huber_delta: float = 0.1,
+        ki67_scale_percent: float = KI67_SCALE,
     ) -> None:
         super().__init__()
         unknown = [task for task in tasks if task not in LABELS]
@@ -58,6 +63,9 @@ class MultiTaskLoss(nn.Module):
         self.tasks = tuple(tasks)
         self.weights = {task: float((weights or {}).get(task, 1.0)) for task in self.tasks}
         self.ki67_loss = ki67_loss
+        if not ki67_scale_percent > 0:
+            raise ValueError(f"ki67_scale_percent must be positive, got {ki67_scale_percent!r}")
+        self.ki67_scale_percent = float(ki67_scale_percent)
         self.huber_delta = float(huber_delta)
         self.uncertainty_weighting = bool(uncertainty_weighting)
         # s_t = log(sigma_t^2); starting at 0 means weight 1, i.e. the unweighted sum.
@@ -73,8 +81,8 @@ class MultiTaskLoss(nn.Module):
         # Replace unknown targets before the elementwise loss so NaN never enters the graph.
         safe_target = torch.where(known, target, torch.zeros_like(target))
         if task == KI67_KEY:
-            scaled_prediction = prediction / KI67_SCALE
-            scaled_target = safe_target / KI67_SCALE
+            scaled_prediction = prediction / self.ki67_scale_percent
+            scaled_target = safe_target / self.ki67_scale_percent
             if self.ki67_loss == "mse":
                 elementwise = F.mse_loss(scaled_prediction, scaled_target, reduction="none")
             else:

@@ -219,7 +219,7 @@ def prepare_data(run: Run, rows: Sequence) -> RunData:
     line each) before anything is trained or written to the run folder.
     """
     config = run.config
-    splits = training_splits(rows, fractions=config.split_ratios, seed=config.seed)
+    splits = training_splits(rows, fractions=config.split_ratios, seed=config.split_seed)
     if run.resume:
         _check_same_run(run.out_dir / "config.json", _resolved_settings(run, splits))
     cache_dir = Path(config.cache_dir) if config.cache_dir else run.out_dir / "cache"
@@ -243,7 +243,16 @@ def prepare_data(run: Run, rows: Sequence) -> RunData:
     return RunData(splits, datasets)
 
 
-def build_model(run: Run) -> Model:
+def ki67_loss_scale(rows: Sequence) -> dict:
+    """Loss settings that standardise Ki-67 on these (training) rows: errors in SDs of their labels,
+    Huber delta one SD. Fewer than two labels (a cohort without Ki-67) falls back to 15 points."""
+    values = [row.ki67_percent for row in rows if row.ki67_percent is not None]
+    mean = sum(values) / len(values) if values else 0.0
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return {"ki67_scale_percent": max(sd, 1.0) if len(values) > 1 else 15.0, "huber_delta": 1.0}
+
+
+def build_model(run: Run, data: RunData) -> Model:
     """Network, multi-task loss and optimiser; restored from the last checkpoint when resuming."""
     config = run.config
     network = SpatialMultiTaskNet(run.network_config).to(run.device)
@@ -252,6 +261,7 @@ def build_model(run: Run) -> Model:
         weights=config.task_weights,
         uncertainty_weighting=config.uncertainty_weighting,
         ki67_loss=config.ki67_loss,
+        **(ki67_loss_scale(data.splits["train"]) if config.ki67_standardise else {}),
     ).to(run.device)
     optimizer = torch.optim.AdamW(
         list(network.parameters()) + list(loss_module.parameters()),
@@ -368,7 +378,7 @@ def train_epochs(run: Run, data: RunData, model: Model) -> float:
     monitor = _monitor(run, data)
     started = time.monotonic()
     for epoch in range(state["epoch"] + 1, config.epochs + 1):
-        if state["stale_epochs"] >= config.early_stopping_patience:
+        if config.selection == "best" and state["stale_epochs"] >= config.early_stopping_patience:
             break
         # (seed, epoch) drives shuffling and augmentation: resuming replays the same batches.
         epoch_seed = config.seed * 100_003 + epoch
@@ -392,6 +402,9 @@ def train_epochs(run: Run, data: RunData, model: Model) -> float:
         improved = _record_epoch(
             state, epoch, val_mean_auc if monitor == "mean_auc" else -val_loss, config.min_epochs
         )
+        if config.selection == "last":  # the fixed schedule's weights; validation only reports
+            improved = True
+            state.update(best_epoch=epoch, stale_epochs=0)
         state["history"].append(
             {"epoch": epoch, "train_loss": figures.get("loss"), "val_loss": val_loss,
              "val_mean_auc": None if math.isnan(val_mean_auc) else val_mean_auc,
@@ -476,7 +489,7 @@ def fit(
         progress=progress,
     )
     data = prepare_data(run, rows)
-    model = build_model(run)
+    model = build_model(run, data)
     training_seconds = train_epochs(run, data, model)
     if not run.dist.is_main:
         run.dist.barrier()

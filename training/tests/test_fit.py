@@ -106,7 +106,11 @@ def test_no_best_epoch_and_no_early_stop_before_min_epochs(tmp_path, phantom_row
     full_dir, _ = tiny_run
     # Patience 1 would stop after epoch 2 if epoch 1 were best; min_epochs 3 forbids both.
     config = tiny_config(
-        epochs=3, min_epochs=3, early_stopping_patience=1, cache_dir=str(full_dir.parent / "shared_cache")
+        epochs=3,
+        min_epochs=3,
+        early_stopping_patience=1,
+        selection="best",
+        cache_dir=str(full_dir.parent / "shared_cache"),
     )
     result = fit(phantom_rows, tmp_path / "run", config, device="cpu")
     assert result.epochs_run == 3 and result.best_epoch == 3
