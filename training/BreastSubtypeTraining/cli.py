@@ -137,10 +137,15 @@ def run_ablate(args) -> int:
 
 def run_baseline(args) -> int:
     from BreastSubtypeTraining.baseline import run_radiomics_baseline
-    from BreastSubtypeTraining.splits import cross_validation_folds
+    from BreastSubtypeTraining.config import TrainingConfig
+    from BreastSubtypeTraining.splits import Fold, cross_validation_folds, training_splits
 
     rows = _manifest_rows(args.manifest)
-    folds = cross_validation_folds(rows, k=args.k, seed=args.seed)
+    if args.fit_split_seed is None:
+        folds = cross_validation_folds(rows, k=args.k, seed=args.seed)
+    else:  # the one train/val/test split `fit --seed`-independent runs use: side by side with the network
+        splits = training_splits(rows, fractions=TrainingConfig().split_ratios, seed=args.fit_split_seed)
+        folds = [Fold(0, *(tuple(row.case_id for row in splits[name]) for name in ("train", "val", "test")))]
     bar = _progress("radiomics baseline")
     try:
         run_radiomics_baseline(
@@ -178,6 +183,8 @@ def run_export(args) -> int:
         changelog=changelog,
         reproduce=args.reproduce,
         card_extra_markdown=extra,
+        title=args.title,
+        demonstration=True if args.demonstration else None,
     )
     print(f"model package: {out}")
     return 0
@@ -258,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--out", required=True)
     baseline.add_argument("--k", type=int, default=5)
     baseline.add_argument("--seed", type=int, default=0)
+    baseline.add_argument(
+        "--fit-split-seed",
+        type=int,
+        help="evaluate on the test split that fit makes with this split_seed (default: k-fold CV)",
+    )
     baseline.add_argument("--rim-mm", type=float, default=3.0, help="tumour rim width in mm (default 3)")
     baseline.add_argument(
         "--peri-mm", type=float, default=5.0, help="peritumoral band width in mm (default 5)"
@@ -273,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--reproduce", help="the command that reproduces the model, for the model card")
     export.add_argument(
         "--card-extra", help="markdown file appended to the model card (e.g. further evaluations)"
+    )
+    export.add_argument("--title", help="model title (default: the config's model_title)")
+    export.add_argument(
+        "--demonstration",
+        action="store_true",
+        help="label the package a demonstration model (trained on phantoms, not for clinical use)",
     )
     export.set_defaults(_run=run_export)
 

@@ -160,8 +160,13 @@ def export_run(
     reproduce: str | None = None,
     data_description: str | None = None,
     card_extra_markdown: str | None = None,
+    title: str | None = None,
+    demonstration: bool | None = None,
 ) -> Path:
-    """Write the model package of ``run_dir`` (best checkpoint) into ``out_dir``; returns ``out_dir``."""
+    """Write the model package of ``run_dir`` (best checkpoint) into ``out_dir``; returns ``out_dir``.
+
+    ``title`` and ``demonstration`` override the run's config: a run trained with the defaults on
+    phantoms is exported as the labelled demonstration model without retraining."""
     run_dir = Path(run_dir)
     resolved = _read_json(run_dir / "config.json")
     run_metrics = _read_json(run_dir / "metrics.json")
@@ -175,7 +180,7 @@ def export_run(
     load_network_weights(checkpoint, network)
     network.eval()
 
-    demonstration = bool(training.demonstration)
+    demonstration = bool(training.demonstration if demonstration is None else demonstration)
     description = (
         "Spatial multi-task network (shared 3-D extractor, multi-scale spatial attention, core/rim/peritumoral "
         "ROI weighting, heads for ER, PR, HER2 and Ki-67) after Zeng & Zhou 2026."
@@ -188,7 +193,7 @@ def export_run(
     metadata = {
         "id": model_id or training.model_id,
         "version": version or training.model_version,
-        "title": training.model_title,
+        "title": title or training.model_title,
         "description": description,
         "authors": ["BreastSubtype team"],
         "copyright": "Copyright (c) BreastSubtype team",
@@ -234,7 +239,7 @@ def export_run(
     card_metadata = {
         "version": metadata["version"],
         "description": description,
-        "name": training.model_title,
+        "name": title or training.model_title,
         "breast_subtype": {**metadata, "preprocessing": preprocessing_config.to_dict()},
     }
     card = model_card(card_metadata, run_metrics, card_extra_markdown)
