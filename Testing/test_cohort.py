@@ -1,5 +1,6 @@
 """Cohort runs: a bad case is marked and the run goes on; a run killed mid-way resumes without
-redoing finished cases and without partial files."""
+redoing finished cases and without partial files; shards partition the cohort, resume on their own
+and merge into the predictions of one run (or are refused); workers change nothing but the speed."""
 
 import csv
 import os
