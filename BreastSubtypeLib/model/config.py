@@ -133,6 +133,7 @@ class NetworkConfig(_JsonConfig):
     cam_stage: int = 1
     fine_features: int = 0
     region_concat: bool = False
+    intensity_statistics: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -172,6 +173,7 @@ class NetworkConfig(_JsonConfig):
             "descriptor_norm",
             "global_features",
             "region_concat",
+            "intensity_statistics",
         ):
             _bool(name, getattr(self, name))
         tasks = tuple(self.tasks) if isinstance(self.tasks, list | tuple) else ()
@@ -235,6 +237,7 @@ class NetworkConfig(_JsonConfig):
             "cam_stage": len(widths) - 1 if isinstance(widths, list | tuple) else 3,
             "fine_features": 0,
             "region_concat": False,
+            "intensity_statistics": False,
         }
         return cls.from_dict({**{k: v for k, v in before.items() if k not in data}, **data})
 

@@ -74,6 +74,13 @@ class _Branch(nn.Module):
         # Full-resolution intensity descriptors: the peritumoral signal fades within ~2 mm of the
         # tumour, finer than the extractor's first grid (2 crop voxels), so a pointwise-learned
         # intensity profile is pooled in each region on the crop's own grid with the exact masks.
+        # First-order intensity statistics of each region on the crop's own grid (mean, SD and the
+        # mean excess over three levels of the normalised intensity): no weights to learn, so a few
+        # hundred cases suffice to use them, and the band signal within ~2 mm of the tumour is not
+        # averaged away on a coarse grid.
+        self.statistics = config.intensity_statistics
+        if self.statistics:
+            self.descriptor_features += len(INTENSITY_LEVELS) + 2
         self.fine = None
         if config.fine_features:
             k = config.fine_features
@@ -106,6 +113,8 @@ class _Branch(nn.Module):
             if self.descriptor_norm:
                 descriptors = self.descriptor_norm[str(scale)](descriptors)
             pooled.append(descriptors)
+        if self.statistics:
+            pooled.append(region_intensity_statistics(x[:, :1], masks))
         if self.fine is not None:
             fine = self.fine(x[:, :1])
             if self.fine_attention is not None:
@@ -118,6 +127,23 @@ class _Branch(nn.Module):
             features[-1].mean(dim=(2, 3, 4)) if self.global_features else f.new_zeros(f.shape[0], 0)
         )
         return torch.cat(pooled, dim=-1), global_features, maps
+
+
+INTENSITY_LEVELS = (0.25, 0.5, 0.75)
+
+
+def region_intensity_statistics(image: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(B,1,D,H,W) normalised intensities, (B,R,D,H,W) region masks → (B,R,2+levels): mean, SD and
+    mean excess over each of ``INTENSITY_LEVELS`` per region (zeros for an empty region)."""
+    count = masks.flatten(2).sum(-1).clamp_min(1.0)  # (B,R)
+    flat_image = image.flatten(2)  # (B,1,N)
+    flat_masks = masks.flatten(2)  # (B,R,N)
+    mean = (flat_masks * flat_image).sum(-1) / count
+    variance = (flat_masks * (flat_image - mean.unsqueeze(-1)) ** 2).sum(-1) / count
+    stats = [mean, variance.clamp_min(0.0).add(1e-6).sqrt()]
+    for level in INTENSITY_LEVELS:
+        stats.append((flat_masks * torch.relu(flat_image - level)).sum(-1) / count)
+    return torch.stack(stats, dim=-1)
 
 
 def _task_widths(widths: tuple[int, ...], factor: float) -> tuple[int, ...]:
