@@ -317,3 +317,17 @@ def test_cohort_options_on_one_case_are_refused(model, case_files, tmp_path, cap
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and not (tmp_path / "o").exists()
+
+
+def test_a_cohort_writes_patient_tags_only_when_asked_too(model, dicom_case, tmp_path):
+    series, mask = dicom_case
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"case_id,image,mask\ndcm,{series},{mask}\n")
+    for asked in (False, True):
+        out = tmp_path / f"cohort_{asked}"
+        argv = ["predict", "--manifest", str(manifest), "--out", str(out), "--model", str(model), "--device", "cpu",
+                "--no-explain", "--scheme", "st_gallen_2011"] + (["--include-patient-info"] if asked else [])  # fmt: skip
+        assert main(argv) == 0
+        summary = json.loads((out / "cases" / "dcm" / "prediction.json").read_text())
+        assert summary.get("patient") == (PATIENT if asked else None)
+        assert summary["subtype"]["scheme"] == "st_gallen_2011"  # the scheme reaches cohorts
