@@ -161,3 +161,55 @@ def test_maps_given_as_plain_images_are_written_exactly_as_the_box_writer_writes
         box, whole = (sitk.ReadImage(str(tmp_path / folder / file_name)) for folder in ("box", "whole"))
         np.testing.assert_array_equal(sitk.GetArrayViewFromImage(box), sitk.GetArrayViewFromImage(whole))
         assert box.GetPixelID() == whole.GetPixelID() == sitk.sitkUInt8
+
+
+def test_crc_over_zero_runs_matches_zlib():
+    import zlib
+
+    from BreastSubtypeLib.inference.sparse_nrrd import crc32_after_zeros
+
+    rng = np.random.default_rng(7)
+    for count in [0, 1, 255, 4096, 1 << 20, *rng.integers(1, 50_000_000, 20).tolist()]:
+        crc = int(rng.integers(0, 2**32))
+        assert crc32_after_zeros(crc, count) == zlib.crc32(bytes(count), crc), count
+
+
+@pytest.mark.parametrize(
+    "lower_ijk, shape_kji", [((5, 7, 3), (4, 6, 9)), ((0, 0, 0), (12, 30, 20)), ((3, 3, 3), (0, 0, 0))]
+)
+def test_a_sparse_nrrd_is_one_ordinary_gzip_volume_on_the_exact_grid(tmp_path, lower_ijk, shape_kji):
+    import zlib
+
+    from BreastSubtypeLib.inference.sparse_nrrd import write_sparse_nrrd
+
+    grid = sitk.Image([20, 30, 12], sitk.sitkUInt8)
+    grid.SetSpacing((0.7, 0.8, 1.1))
+    grid.SetOrigin((-12.5, 40.25, 7.0))
+    grid.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))
+    box = np.random.default_rng(1).integers(1, 256, shape_kji, dtype=np.uint8)
+    expected = np.zeros((12, 30, 20), np.uint8)
+    i, j, k = lower_ijk
+    expected[k : k + shape_kji[0], j : j + shape_kji[1], i : i + shape_kji[2]] = box
+    path = tmp_path / "map.nrrd"
+    write_sparse_nrrd(path, box, lower_ijk, grid, {"value_scale": "0.5"})
+    read = sitk.ReadImage(str(path))
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(read), expected)
+    for get in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
+        assert getattr(read, get)() == getattr(grid, get)()
+    assert read.GetPixelID() == sitk.sitkUInt8 and read.GetMetaData("value_scale") == "0.5"
+    raw = path.read_bytes()
+    member = zlib.decompressobj(31)  # one gzip member, as single-stream readers (pynrrd) expect
+    assert member.decompress(raw[raw.index(b"\n\n") + 2 :]) == expected.tobytes()
+    assert member.eof and member.unused_data == b""
+
+
+def test_a_box_outside_the_grid_is_refused(tmp_path):
+    from BreastSubtypeLib.inference.sparse_nrrd import write_sparse_nrrd
+
+    with pytest.raises(ValueError, match="does not fit"):
+        write_sparse_nrrd(
+            tmp_path / "m.nrrd",
+            np.ones((2, 2, 2), np.uint8),
+            (19, 0, 0),
+            sitk.Image([20, 5, 5], sitk.sitkUInt8),
+        )

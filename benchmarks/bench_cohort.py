@@ -51,7 +51,7 @@ def make_cohort(cases: int, seed: int) -> tuple[Path, float | None]:
 def run_cohort(manifest: Path, out_dir: Path, workers: int, model: str) -> dict:
     command = [sys.executable, "-m", "BreastSubtypeLib.cli.main", "predict", "--manifest", str(manifest),
                "--out", str(out_dir), "--workers", str(workers), "--model", model, "--device", "cpu"]  # fmt: skip
-    seconds, peak_mb = timed_child(command)
+    seconds, peak_mb, cpu_s = timed_child(command)
     with open(out_dir / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     compute = [
@@ -63,6 +63,7 @@ def run_cohort(manifest: Path, out_dir: Path, workers: int, model: str) -> dict:
         "ok": sum(row["status"] == "ok" for row in rows),
         "median_case_seconds_on_its_worker": statistics.median(compute),
         "peak_memory_mb_largest_process": peak_mb,
+        "cpu_s": cpu_s,
         "predictions": (out_dir / "predictions.csv").read_text(),
     }
 

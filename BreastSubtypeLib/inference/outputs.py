@@ -3,9 +3,9 @@ maps, PNG overlays and report.html. The folder appears complete or not at all (i
 beside the target and renamed), which is what lets a cohort run resume safely.
 
 Maps are written on the input's exact grid (Slicer overlays them as they are) as 8-bit values:
-map value = stored value × ``MAP_VALUE_SCALE`` (1/255), so they round-trip within 1/510 and cost a
-quarter of float32 to build, compress and read. prediction.json says so under ``"maps"``, and each
-file carries the scale in its header (``value_scale``).
+map value = stored value × ``MAP_VALUE_SCALE`` (1/255), so they round-trip within 1/510 and are a
+quarter of float32 to read. prediction.json says so under ``"maps"``, and each file carries the
+scale in its header (``value_scale``). Only a map's non-zero box is compressed (``sparse_nrrd``).
 
 >>> summary = write_case_outputs(prediction, "out/case_001")  # doctest: +SKIP
 """
@@ -24,10 +24,10 @@ from BreastSubtypeLib.atomic import atomic_directory
 from BreastSubtypeLib.errors import BadInputError
 
 MAP_VALUE_SCALE = 1.0 / 255.0
-# A uint8 map of the 512x512x160 reference grid, zero outside the lesion crop, measured on 2 cores
-# (ITK's NRRD writer, zlib-ng): gzip level 1 writes in 33 ms (1.5 MB), level 6 in 82 ms (1.5 MB),
-# uncompressed 47 ms (42 MB): level 1.
-MAP_COMPRESSION_LEVEL = 1
+# Whole volumes (the ROI labelmap, the demo's inputs) go through ITK's NRRD writer (zlib-ng). A uint8
+# volume of the 512x512x160 reference grid, measured on 2 cores: gzip level 1 writes in 33 ms
+# (1.5 MB), level 6 in 82 ms (1.5 MB), uncompressed 47 ms (42 MB): level 1.
+VOLUME_COMPRESSION_LEVEL = 1
 FUSED_ATTENTION = "attention_fused"
 
 
@@ -62,53 +62,36 @@ def _strip_metadata(image: sitk.Image) -> sitk.Image:
     return clean
 
 
-def write_map(image: sitk.Image, path: Path, *, compression_level: int = MAP_COMPRESSION_LEVEL) -> None:
+def write_volume(image: sitk.Image, path: Path) -> None:
+    """An input-grid volume other than a map (ROI labels, the demo's inputs), without the input's tags."""
     writer = sitk.ImageFileWriter()
     writer.SetFileName(str(path))
     writer.SetUseCompression(True)
-    writer.SetCompressionLevel(compression_level)
-    writer.Execute(image)
-
-
-def write_volume(image: sitk.Image, path: Path) -> None:
-    """An input-grid volume other than a map (ROI labels, the demo's inputs), without the input's tags."""
-    write_map(_strip_metadata(image), path)
-
-
-def _uint8_grid(image: sitk.Image) -> sitk.Image:
-    """A zero uint8 image on ``image``'s grid, with no metadata of the input (no DICOM tag rides along)."""
-    grid = sitk.Image(image.GetSize(), sitk.sitkUInt8)
-    grid.CopyInformation(image)
-    grid.SetMetaData("value_scale", repr(MAP_VALUE_SCALE))
-    return grid
+    writer.SetCompressionLevel(VOLUME_COMPRESSION_LEVEL)
+    writer.Execute(_strip_metadata(image))
 
 
 def _write_maps(maps, names: list[str], image: sitk.Image, folder: Path) -> None:
-    """Write ``names`` of ``maps`` as 8-bit files on the input grid, reusing one zero volume.
+    """Write ``names`` of ``maps`` as 8-bit files on the input grid, each at the cost of its non-zero box.
 
-    Only the crop's box of the input grid is non-zero: it is pasted in, the file written, and the
-    box zeroed again, so a map costs its box and the compression, not a fresh full volume.
+    Only the crop's box of the input grid can be non-zero, so only that box is quantised and
+    compressed (``sparse_nrrd``); the rest of the grid is never built.
     """
-    from BreastSubtypeLib.preprocessing.crop import paste_box
+    from BreastSubtypeLib.inference.sparse_nrrd import write_sparse_nrrd
 
-    grid = _uint8_grid(image)
+    header = {"value_scale": repr(MAP_VALUE_SCALE)}
     for name in names:
         path = folder / map_file_name(name)
         if not hasattr(maps, "on_input_box"):  # a plain {name: float image on the input grid}
-            full = sitk.GetImageFromArray(quantise_map(sitk.GetArrayViewFromImage(maps[name])))
-            full.CopyInformation(grid)
-            full.SetMetaData("value_scale", repr(MAP_VALUE_SCALE))
-            write_map(full, path)
+            values = quantise_map(sitk.GetArrayViewFromImage(maps[name]))
+            write_sparse_nrrd(path, values, (0, 0, 0), image, header)
             continue
         found = maps.on_input_box(name)
         if found is None:  # the crop lies outside the image: an all-zero map
-            write_map(grid, path)
+            write_sparse_nrrd(path, np.zeros((0, 0, 0), np.uint8), (0, 0, 0), image, header)
             continue
         box, lower = found
-        stored = sitk.GetImageFromArray(quantise_map(sitk.GetArrayViewFromImage(box)))
-        paste_box(grid, stored, lower, stored.GetSize())
-        write_map(grid, path)
-        paste_box(grid, 0, lower, stored.GetSize())
+        write_sparse_nrrd(path, quantise_map(sitk.GetArrayViewFromImage(box)), lower, image, header)
 
 
 def maps_summary(names) -> dict:
@@ -160,7 +143,7 @@ def write_case_outputs(
     framing = overlay_framing(prediction.roi.labelmap)  # before a writer holds the labelmap
     with atomic_directory(out_dir) as tmp:
         # ITK's writers and zlib release the GIL: the volumes are written while this thread draws the
-        # overlays and the report. Maps are split between the writers, each reusing one zero volume.
+        # overlays and the report.
         with ThreadPoolExecutor(max_workers=max(1, writer_threads), thread_name_prefix="map-writer") as pool:
             writes = [pool.submit(write_volume, prediction.roi.labelmap, tmp / "rois.nrrd")]
             shares = [names[start :: max(1, writer_threads)] for start in range(max(1, writer_threads))]
