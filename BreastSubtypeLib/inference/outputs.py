@@ -22,6 +22,7 @@ import SimpleITK as sitk
 
 from BreastSubtypeLib.atomic import atomic_directory
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.imaging.geometry import bounding_box_index
 
 MAP_VALUE_SCALE = 1.0 / 255.0
 # Whole volumes (the ROI labelmap, the demo's inputs) go through ITK's NRRD writer (zlib-ng). A uint8
@@ -94,6 +95,17 @@ def _write_maps(maps, names: list[str], image: sitk.Image, folder: Path) -> None
         write_sparse_nrrd(path, quantise_map(sitk.GetArrayViewFromImage(box)), lower, image, header)
 
 
+def _write_rois(labelmap: sitk.Image, labels: np.ndarray, roi_box, path: Path) -> None:
+    """rois.nrrd: like a map, only the ROI's box is compressed (a uint8 labelmap, as ROIs always are)."""
+    from BreastSubtypeLib.inference.sparse_nrrd import write_sparse_nrrd
+
+    if labelmap.GetPixelID() != sitk.sitkUInt8:
+        write_volume(labelmap, path)
+        return
+    lower_ijk = tuple(part.start for part in reversed(roi_box))
+    write_sparse_nrrd(path, labels[roi_box], lower_ijk, labelmap)
+
+
 def maps_summary(names) -> dict:
     """prediction.json's ``"maps"``: the files and how to read their values."""
     return {
@@ -140,12 +152,16 @@ def write_case_outputs(
     if patient_info:
         summary["patient"] = dict(patient_info)
     out_dir = check_output_folder(out_dir)
-    framing = overlay_framing(prediction.roi.labelmap)  # before a writer holds the labelmap
+    labelmap = prediction.roi.labelmap
+    # Views of the labelmap before a writer holds it (SimpleITK would copy it for a view meanwhile).
+    labels = sitk.GetArrayViewFromImage(labelmap)
+    roi_box = bounding_box_index(labels, 0.0, labelmap.GetSpacing())
+    framing = overlay_framing(labelmap, roi_box)
     with atomic_directory(out_dir) as tmp:
         # ITK's writers and zlib release the GIL: the volumes are written while this thread draws the
         # overlays and the report.
         with ThreadPoolExecutor(max_workers=max(1, writer_threads), thread_name_prefix="map-writer") as pool:
-            writes = [pool.submit(write_volume, prediction.roi.labelmap, tmp / "rois.nrrd")]
+            writes = [pool.submit(_write_rois, labelmap, labels, roi_box, tmp / "rois.nrrd")]
             shares = [names[start :: max(1, writer_threads)] for start in range(max(1, writer_threads))]
             writes += [
                 pool.submit(_write_maps, maps, share, prediction.image, tmp) for share in shares if share
@@ -161,7 +177,7 @@ def write_case_outputs(
                     if hasattr(maps, "on_crop_grid")
                     else maps[FUSED_ATTENTION]
                 )
-            overlays = render_overlays(prediction.image, prediction.roi.labelmap, heatmap, framing=framing)
+            overlays = render_overlays(prediction.image, labelmap, heatmap, framing=framing)
             for view, png in overlays.items():
                 (tmp / f"overlay_{view}.png").write_bytes(png)
             (tmp / "report.html").write_text(

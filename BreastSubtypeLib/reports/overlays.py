@@ -156,13 +156,15 @@ def encode_png(rgb: np.ndarray, *, level: int = PNG_COMPRESSION_LEVEL) -> bytes:
     )
 
 
-def overlay_framing(labelmap: sitk.Image) -> tuple[tuple[float, float, float], float]:
+def overlay_framing(
+    labelmap: sitk.Image, box: tuple[slice, slice, slice] | None = None
+) -> tuple[tuple[float, float, float], float]:
     """(lesion centre in LPS mm, field of view in mm) of the overlays, from the ROI's box only.
 
     Worth taking before a writer thread gets the labelmap: a NumPy view of an image that a writer
-    holds makes SimpleITK copy the whole volume first.
+    holds makes SimpleITK copy the whole volume first. ``box``: the ROI's index box, if known.
     """
-    box = _roi_box(sitk.GetArrayViewFromImage(labelmap), labelmap.GetSpacing())
+    box = box or _roi_box(sitk.GetArrayViewFromImage(labelmap), labelmap.GetSpacing())
     return lesion_centre_mm(labelmap, box), field_of_view_for(labelmap, box)
 
 
