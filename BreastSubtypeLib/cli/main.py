@@ -50,7 +50,17 @@ def _glue_negative_coordinates(argv: list[str]) -> list[str]:
     return glued
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: list[str]) -> str | None:
+    """The sub-command named on the command line (the first token that is not an option)."""
+    for token in argv:
+        if not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that sub-command's module is imported (a process that runs
+    ``predict`` need not import the web app's asyncio stack to build its parser)."""
     parser = OneLineErrorParser(
         prog="breast-subtype",
         description="ER, PR, HER2 and Ki-67 from one post-contrast breast DCE-MRI volume "
@@ -60,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -97,13 +109,27 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(_glue_negative_coordinates(sys.argv[1:] if argv is None else list(argv)))
+    tokens = _glue_negative_coordinates(sys.argv[1:] if argv is None else list(argv))
+    parser = build_parser(only=_chosen_command(tokens))
+    args = parser.parse_args(tokens)
     if not getattr(args, "_run", None):
-        parser.print_help(sys.stderr)
+        build_parser().print_help(sys.stderr)
         return 2
     return run_command(args, "breast-subtype")
 
 
+def console_main() -> None:
+    """The ``breast-subtype`` program: ``main`` then a fast exit. Every output is written (atomically)
+    and its writer threads joined before ``run`` returns, so the interpreter's teardown of torch
+    (about 0.3 s under load) buys nothing; streams and log handlers are flushed first."""
+    import logging
+
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
