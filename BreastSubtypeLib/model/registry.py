@@ -19,7 +19,6 @@ import os
 import shutil
 import stat
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -163,6 +162,8 @@ def download(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.id}.", suffix=".zip.part", dir=cache)
     tmp = Path(tmp_name)
     try:
+        import urllib.request  # only for a download: it pulls in ssl, email and http at start-up
+
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or entry.size_bytes or 0)
             done = 0
