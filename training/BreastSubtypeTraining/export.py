@@ -135,10 +135,14 @@ def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = N
         "",
         "## Training",
         "",
-        f"Ablation variant `{training.get('ablation')}`; {training.get('epochs_run')} epochs run, best epoch "
-        f"{training.get('best_epoch')} (early stopping on validation {training.get('monitor')}); "
-        f"{training.get('training_seconds')} s. Loss: masked BCE for ER/PR/HER2 plus {training.get('ki67_loss')} "
-        "for Ki-67 (missing labels contribute nothing).",
+        f"Ablation variant `{training.get('ablation')}`; {training.get('epochs_run')} epochs run; "
+        + (
+            "the final weights of the fixed schedule are kept"
+            if training.get("selection", "last") == "last"
+            else f"best epoch {training.get('best_epoch')} (early stopping on validation {training.get('monitor')})"
+        )
+        + f"; {training.get('training_seconds')} s. Loss: masked BCE for ER/PR/HER2 plus "
+        f"{training.get('ki67_loss')} for Ki-67 (missing labels contribute nothing).",
     ]
     if ours.get("reproduce"):
         parts += ["", "Reproduce:", "", "```", ours["reproduce"], "```"]
@@ -226,6 +230,8 @@ def export_run(
             "monitor": run_metrics.get("monitor"),
             "training_seconds": run_metrics.get("training_seconds"),
             "ki67_loss": training.ki67_loss,
+            "ki67_standardise": training.ki67_standardise,
+            "selection": training.selection,
             "seed": training.seed,
             "library_versions": {
                 name: version
