@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 import SimpleITK as sitk
-from tiny import tiny_config
+from tiny import TINY_YAML, tiny_config
 
 from BreastSubtypeLib.errors import BadInputError
 from BreastSubtypeLib.inference.predict import predict
@@ -18,17 +18,6 @@ from BreastSubtypeLib.phantom.cohort import TRUTH_COLUMNS
 from BreastSubtypeTraining.cli import main
 from BreastSubtypeTraining.evaluate import phantom_truth_file
 from BreastSubtypeTraining.train import AfterTrainingError, fit
-
-TINY_YAML = """
-epochs: 1
-batch_size: 4
-seed: 3
-threads: 1
-augment: false
-bootstrap_samples: 20
-network: {widths: [8, 8, 16, 16], blocks_per_stage: [1, 1, 1, 1], region_features: 8, head_hidden: 8}
-preprocessing: {crop_size_voxels: [32, 32, 32], target_spacing_mm: 1.5}
-"""
 
 
 def _bad_rows(rows, tmp_path):
