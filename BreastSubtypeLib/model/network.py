@@ -156,7 +156,8 @@ class SpatialMultiTaskNet(nn.Module):
 
     ``forward(image_and_masks (B,4,D,H,W), scalars (B,n))`` returns a dict:
     ``"er"``, ``"pr"``, ``"her2"``: logits (B,); ``"ki67_percent"``: (B,) in [0, 100];
-    ``"roi_weights"``: (B,3) core/rim/peritumoral, rows sum to 1; ``"attention"``: list of
+    ``"roi_weights"``: (B,3) core/rim/peritumoral, rows sum to 1 (the mean over tasks);
+    ``"roi_weights_per_task"``: {task: (B,3)}, each task's own weights; ``"attention"``: list of
     (B,1,d,h,w) maps in [0, 1], one per attention scale (empty without attention);
     ``"attention_fused"``: (B,1,D,H,W), the mean of the maps upsampled to the crop (ones without
     attention). A network configured for a subset of ``tasks`` returns only those task keys.
