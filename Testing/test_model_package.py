@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from BreastSubtypeLib.errors import ModelPackageError
-from BreastSubtypeLib.model.config import NetworkConfig, PreprocessingConfig
+from BreastSubtypeLib.model.config import SCALAR_FEATURES, NetworkConfig, PreprocessingConfig
 from BreastSubtypeLib.model.network import SpatialMultiTaskNet
 from BreastSubtypeLib.model.package import (
     DEMO_MODEL_DIR,
@@ -57,7 +57,7 @@ def inputs(seed: int = 1):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(2, 4, 32, 32, 32, generator=generator)
     x[:, 1:] = (x[:, 1:] > 1).float()
-    return x, torch.randn(2, 2, generator=generator)
+    return x, torch.randn(2, len(SCALAR_FEATURES), generator=generator)
 
 
 def assert_same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> None:

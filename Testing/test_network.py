@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from BreastSubtypeLib.model.config import (
     ABLATIONS,
+    SCALAR_FEATURES,
     ConfigError,
     NetworkConfig,
     PreprocessingConfig,
@@ -35,7 +36,7 @@ def make_batch(batch: int = 2, side: int = SIDE, seed: int = 0) -> tuple[torch.T
     )
     for channel, region in enumerate((core, rim, peri), start=1):
         x[:, channel] = region.float()
-    scalars = torch.randn(batch, 2, generator=generator)
+    scalars = torch.randn(batch, len(SCALAR_FEATURES), generator=generator)
     return x, scalars
 
 

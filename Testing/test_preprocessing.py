@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from BreastSubtypeLib.errors import BadInputError
-from BreastSubtypeLib.model.config import PreprocessingConfig
+from BreastSubtypeLib.model.config import SCALAR_FEATURES, SIZE_FEATURES, PreprocessingConfig
 from BreastSubtypeLib.preprocessing.crop import (
     crop_map_to_input_grid,
     prepare_model_input,
@@ -125,10 +125,11 @@ def test_scalars_carry_the_physical_lesion_size():
     tumour_voxels = int(np.isin(sitk.GetArrayViewFromImage(labels), (1, 2)).sum())
     assert model_input.lesion_volume_ml == pytest.approx(tumour_voxels * 0.7 * 0.7 * 1.1 / 1000, rel=1e-12)
     np.testing.assert_allclose(
-        model_input.scalars,
+        model_input.scalars[: len(SIZE_FEATURES)],
         [math.log1p(model_input.lesion_volume_ml), math.log(model_input.crop_spacing_mm)],
         rtol=1e-6,
     )
+    assert model_input.scalars.shape == (len(SCALAR_FEATURES),) and np.isfinite(model_input.scalars).all()
 
 
 def test_field_of_view_grows_with_a_large_lesion_and_keeps_the_whole_roi():
@@ -198,7 +199,7 @@ def test_batches_stack_cases():
     one = prepare_model_input(*make_case(seed=1), CONFIG)
     two = prepare_model_input(*make_case(seed=2), CONFIG)
     arrays, scalars = stack_model_inputs([one, two])
-    assert arrays.shape == (2, 4, 48, 48, 48) and scalars.shape == (2, 2)
+    assert arrays.shape == (2, 4, 48, 48, 48) and scalars.shape == (2, len(SCALAR_FEATURES))
 
 
 def test_bad_labelmaps_are_refused_naming_the_file():

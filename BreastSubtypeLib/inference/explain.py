@@ -16,6 +16,13 @@ mean of that gradient are rectified, upsampled to the crop and scaled to [0, 1].
 positive evidence anywhere stays all zeros and is reported as empty (``explanation_notes``), never
 silently drawn as nothing.
 
+Margin evidence (``margin_evidence_{task}``): the same backward pass also reaches the margin profile
+numbers (``preprocessing.margin_profile``), which the network receives beside the crop. Each number's
+evidence is gradient × (value − the training cases' mean), in logit units (Ki-67: units of its
+logit) and with the call's sign: positive = it pushed toward the call made. It says which shells
+around the tumour, or which margin-shape measure, the call rests on, which no crop-grid map can
+show (the shells are finer than the crop's voxels).
+
 One forward pass serves all tasks; each task costs one backward pass to its layer only.
 Everything runs on tensors (no pickles, no files) and returns crop-grid arrays.
 """
@@ -100,16 +107,25 @@ def forward_with_explanations(
             handles.append(
                 layer.register_forward_hook(lambda _m, _i, out, key=name: activations.__setitem__(key, out))
             )
+    profile = _profile_columns(network)
+    evidence: dict[str, torch.Tensor] = {}
     try:
         grad_mode = torch.enable_grad() if explain else torch.inference_mode()
         with grad_mode, autocast:
+            if explain and profile is not None:
+                scalars = scalars.detach().clone().requires_grad_(True)
             outputs = network(inputs, scalars)
             cams = {}
             signs = call_signs(outputs, tasks, thresholds, ki67_cutoff_percent) if explain else {}
             for task in signs:
                 activation = activations[network.cam_layer_names[task]]
-                target = signs[task] * outputs[TASK_OUTPUT_KEYS[task]].float().sum()
-                (gradient,) = torch.autograd.grad(target, activation, retain_graph=True)
+                target = signs[task] * _logit(outputs, task).float().sum()
+                wrt = [activation] if profile is None else [activation, scalars]
+                gradient, *scalar_gradient = torch.autograd.grad(target, wrt, retain_graph=True)
+                if scalar_gradient:
+                    columns, mean = profile
+                    centred = scalars.detach()[:, columns].float() - mean
+                    evidence[f"margin_evidence_{task}"] = scalar_gradient[0][:, columns].float() * centred
                 weights = gradient.float().mean(dim=(2, 3, 4), keepdim=True)
                 cam = torch.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
                 cam = F.interpolate(cam, size=size, mode="trilinear", align_corners=False)
@@ -140,7 +156,34 @@ def forward_with_explanations(
             for key, value in outputs.items()
             if isinstance(value, torch.Tensor) and key != "attention_fused"
         }
+        plain.update({key: value.detach().cpu() for key, value in evidence.items()})
     return plain, maps
+
+
+def _logit(outputs, task: str):
+    """The task's output on the logit scale (Ki-67: the logit of its fraction), so that receptor and
+    Ki-67 evidence are in comparable units and Grad-CAM's gradients are not squashed by a sigmoid."""
+    import torch
+
+    value = outputs[TASK_OUTPUT_KEYS[task]]
+    if task != "ki67":
+        return value
+    fraction = (value / 100.0).clamp(1e-6, 1 - 1e-6)
+    return torch.log(fraction) - torch.log1p(-fraction)
+
+
+def _profile_columns(network):
+    """(column indices of the margin profile in the scalars, the training cases' mean of them), or
+    None when the network does not use the profile."""
+    from BreastSubtypeLib.model.config import SIZE_FEATURES
+
+    n = network.config.n_scalar_features
+    if n <= len(SIZE_FEATURES):
+        return None
+    columns = list(range(len(SIZE_FEATURES), n))
+    mean = getattr(network.scalar_norm, "mean", None)
+    mean = mean[columns].float() if mean is not None else 0.0
+    return columns, mean
 
 
 def explanation_notes(

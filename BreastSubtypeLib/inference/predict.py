@@ -94,6 +94,8 @@ class Prediction:
     device: str = "cpu"
     # map name -> {"meaning": what bright means, "empty": no evidence anywhere} (inference.explain)
     map_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # {"values": {feature: normalised value}, "evidence": {task: {feature: logit units}}, "meaning"}
+    margin_profile: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The public ``prediction.json`` content (plain JSON types only)."""
@@ -106,6 +108,7 @@ class Prediction:
             "roi_volumes_ml": {name: float(value) for name, value in dict(self.roi.volumes_ml).items()},
             "warnings": list(self.warnings),
             "map_notes": {name: dict(note) for name, note in self.map_notes.items()},
+            "margin_profile": json_safe(self.margin_profile),
             "timings_s": {name: round(value, 4) for name, value in self.timings_s.items()},
             "input": json_safe(self.input),
         }
@@ -236,6 +239,7 @@ def predict(
             "ki67": calls.ki67_percent >= ki67_cutoff,
         },
     )
+    margin = margin_profile_summary(model_input.scalars, outputs, loaded.network.tasks)
     info, card = model_info(loaded)
     # Warnings are about this case. That the model is a demonstration one is ``model["demonstration"]``,
     # which every front end (table, report, widget, web) shows once from there.
@@ -260,4 +264,32 @@ def predict(
         image=image,
         model_card=card,
         map_notes=map_notes,
+        margin_profile=margin,
     )
+
+
+def margin_profile_summary(scalars, outputs: Mapping[str, Any], tasks) -> dict[str, Any]:
+    """The margin profile as measured and, when Grad-CAM ran on a network that uses it, each number's
+    evidence for each call (``inference.explain``)."""
+    from BreastSubtypeLib.model.config import SIZE_FEATURES
+    from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_FEATURES
+
+    values = scalars[len(SIZE_FEATURES) : len(SIZE_FEATURES) + len(MARGIN_PROFILE_FEATURES)]
+    summary: dict[str, Any] = {
+        "values": {name: round(float(v), 4) for name, v in zip(MARGIN_PROFILE_FEATURES, values)},
+    }
+    evidence = {
+        task: {
+            name: round(float(v), 4)
+            for name, v in zip(MARGIN_PROFILE_FEATURES, outputs[f"margin_evidence_{task}"].reshape(-1))
+        }
+        for task in tasks
+        if f"margin_evidence_{task}" in outputs
+    }
+    if evidence:
+        summary["evidence"] = evidence
+        summary["meaning"] = (
+            "each margin-profile number's push toward the call made, in logit units "
+            "(gradient x (value - training mean)); positive = for the call"
+        )
+    return summary

@@ -194,3 +194,31 @@ class RoiWeighting(nn.Module):
         logits = logits.masked_fill(~present, -1e4)
         weights = torch.softmax(logits, dim=-1)
         return torch.einsum("br,brf->bf", weights, hidden), weights, hidden * present.unsqueeze(-1)
+
+
+class ScalarStandardiser(nn.Module):
+    """Per-case numbers → (x - mean) / SD with the training cases' mean and SD.
+
+    The margin profile's numbers differ between cases by a few hundredths of the normalised intensity,
+    while the crop's pooled features vary by ones: unstandardised, a linear layer under weight decay
+    all but ignores them (a network given them learned HER2 no better than one without). The
+    statistics are running averages over training batches (the first batches averaged equally, then
+    an exponential average), stored with the weights, and used as they stand in training and
+    inference alike, so a case's output never depends on the rest of its batch.
+    """
+
+    def __init__(self, n: int, momentum: float = 0.02, eps: float = 1e-6):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("mean", torch.zeros(n))
+        self.register_buffer("var", torch.ones(n))
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] > 1:
+            with torch.no_grad():
+                self.batches_seen += 1
+                rate = max(self.momentum, 1.0 / float(self.batches_seen))
+                self.mean.lerp_(x.mean(0).to(self.mean.dtype), rate)
+                self.var.lerp_(x.var(0, unbiased=False).to(self.var.dtype), rate)
+        return (x - self.mean.to(x.dtype)) / (self.var.to(x.dtype) + self.eps).sqrt()

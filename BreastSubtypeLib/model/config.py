@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from BreastSubtypeLib.errors import BadInputError
+from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_FEATURES
 from BreastSubtypeLib.tasks import TASK_OUTPUT_KEYS, TASKS
 
 # Tasks are named once (BreastSubtypeLib.tasks); forward() returns logits of "positive" for the
@@ -24,8 +25,11 @@ from BreastSubtypeLib.tasks import TASK_OUTPUT_KEYS, TASKS
 REGIONS: tuple[str, ...] = ("core", "rim", "peritumoral")
 # Model-input channels, in order (preprocessing writes them, the network reads them).
 INPUT_CHANNELS: tuple[str, ...] = ("image", "core", "rim", "peritumoral")
-# Scalars fed to the heads so that the lesion's physical size survives the size-adaptive crop.
-SCALAR_FEATURES: tuple[str, ...] = ("log1p_lesion_volume_ml", "log_crop_spacing_mm")
+# Scalars fed to the heads so that the lesion's physical size survives the size-adaptive crop,
+SIZE_FEATURES: tuple[str, ...] = ("log1p_lesion_volume_ml", "log_crop_spacing_mm")
+# then the intensity profile across the tumour margin on the input's own voxels (margin_profile.py).
+# A network uses the first ``n_scalar_features`` of them (packages before 0.4 used the size only).
+SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
 
 ATTENTION_MODES = ("multi", "single", "none")
 NORMS = ("instance", "batch", "group")
@@ -134,6 +138,7 @@ class NetworkConfig(_JsonConfig):
     fine_features: int = 0
     region_concat: bool = False
     intensity_statistics: bool = False
+    scalar_norm: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -174,6 +179,7 @@ class NetworkConfig(_JsonConfig):
             "global_features",
             "region_concat",
             "intensity_statistics",
+            "scalar_norm",
         ):
             _bool(name, getattr(self, name))
         tasks = tuple(self.tasks) if isinstance(self.tasks, list | tuple) else ()
@@ -192,6 +198,11 @@ class NetworkConfig(_JsonConfig):
         ):
             raise ConfigError(
                 f"n_scalar_features must be a non-negative integer, got {self.n_scalar_features!r}."
+            )
+        if self.n_scalar_features > len(SCALAR_FEATURES):
+            raise ConfigError(
+                f"n_scalar_features must be at most {len(SCALAR_FEATURES)} (the size features and the "
+                f"margin profile), got {self.n_scalar_features!r}."
             )
         _choice("norm", self.norm, NORMS)
         _positive_int_tuple("region_features", (self.region_features,))
@@ -238,6 +249,8 @@ class NetworkConfig(_JsonConfig):
             "fine_features": 0,
             "region_concat": False,
             "intensity_statistics": False,
+            "n_scalar_features": len(SIZE_FEATURES),
+            "scalar_norm": False,
         }
         return cls.from_dict({**{k: v for k, v in before.items() if k not in data}, **data})
 

@@ -13,6 +13,11 @@ Physical size: the crop's field of view adapts to the lesion (small lesions at f
 ones zoomed out), so the crop alone no longer says how big the lesion is. The heads therefore also
 receive ``log1p(lesion volume in mL)`` and ``log(crop spacing in mm)`` (the ``scalars`` input),
 which restores the physical scale that radiologists and biology (size correlates with Ki-67) use.
+They also receive the margin profile (``preprocessing.margin_profile``): intensity shells of a
+millimetre across the tumour margin and three margin-shape ratios, measured on the acquired voxels,
+because the crop's voxels blur the 0-2 mm band where the peritumoral signal lies. All these numbers
+are standardised with the training cases' running mean and SD (``blocks.ScalarStandardiser``), and
+numbers that measure a region an ablation hides are hidden with it.
 
 Ki-67 is ``100 · sigmoid(z)``: a percentage is bounded to [0, 100], so the output can never be an
 impossible value (softplus could exceed 100), and the MSE on the percent scale stays well-behaved.
@@ -25,9 +30,9 @@ returns the module. Every task's output depends on that layer (through global po
 coarsest attention scale), so its gradient is defined for each task.
 
 >>> import torch
->>> from BreastSubtypeLib.model.config import NetworkConfig
+>>> from BreastSubtypeLib.model.config import SCALAR_FEATURES, NetworkConfig
 >>> net = SpatialMultiTaskNet(NetworkConfig()).eval()
->>> out = net(torch.zeros(1, 4, 64, 64, 64), torch.zeros(1, 2))
+>>> out = net(torch.zeros(1, 4, 64, 64, 64), torch.zeros(1, len(SCALAR_FEATURES)))
 >>> sorted(out)
 ['attention', 'attention_fused', 'er', 'her2', 'ki67_percent', 'pr', 'roi_weights', 'roi_weights_per_task']
 """
@@ -44,11 +49,13 @@ from BreastSubtypeLib.model.blocks import (
     Conv3d,
     ResidualExtractor,
     RoiWeighting,
+    ScalarStandardiser,
     SpatialAttention,
     masks_at,
     region_pool,
 )
-from BreastSubtypeLib.model.config import REGIONS, TASK_OUTPUT_KEYS, NetworkConfig
+from BreastSubtypeLib.model.config import REGIONS, SIZE_FEATURES, TASK_OUTPUT_KEYS, NetworkConfig
+from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_REGION
 
 KI67_INITIAL_PERCENT = 20.0
 
@@ -222,6 +229,19 @@ class SpatialMultiTaskNet(nn.Module):
         self.register_buffer(
             "visible_regions", torch.tensor(config.visible_regions, dtype=torch.float32), persistent=False
         )
+        self.scalar_norm = (
+            ScalarStandardiser(config.n_scalar_features)
+            if config.scalar_norm and config.n_scalar_features
+            else nn.Identity()
+        )
+        visible_scalars = [1.0] * len(SIZE_FEATURES) + [
+            config.visible_regions[region] for region in MARGIN_PROFILE_REGION
+        ]
+        self.register_buffer(
+            "visible_scalars",
+            torch.tensor(visible_scalars[: config.n_scalar_features], dtype=torch.float32),
+            persistent=False,
+        )
         self.cam_layer_names = {
             task: f"branches.{self.branch_of_task[task]}.extractor.stage{config.cam_stage}"
             for task in self.tasks
@@ -242,12 +262,13 @@ class SpatialMultiTaskNet(nn.Module):
             if n:
                 raise ValueError(f"this network needs {n} scalar features per case")
             scalars = x.new_zeros(x.shape[0], 0)
-        if tuple(scalars.shape) != (x.shape[0], n):
-            raise ValueError(f"expected scalars ({x.shape[0]},{n}), got {tuple(scalars.shape)}")
-        return scalars.to(x.dtype)
+        if scalars.ndim != 2 or scalars.shape[0] != x.shape[0] or scalars.shape[1] < n:
+            raise ValueError(f"expected scalars ({x.shape[0]},{n}) or wider, got {tuple(scalars.shape)}")
+        # The first n of SCALAR_FEATURES; numbers measuring a hidden region are hidden with it.
+        return scalars[:, :n].to(x.dtype) * self.visible_scalars
 
     def forward(self, image_and_masks: torch.Tensor, scalars: torch.Tensor | None = None) -> dict:
-        scalars = self._check_inputs(image_and_masks, scalars)
+        scalars = self.scalar_norm(self._check_inputs(image_and_masks, scalars))
         image = image_and_masks[:, :1]
         masks = image_and_masks[:, 1:] * self.visible_regions.view(1, -1, 1, 1, 1)
         if not bool(self.visible_regions.all()):

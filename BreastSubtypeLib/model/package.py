@@ -127,6 +127,7 @@ def _network_data_format(network_config: NetworkConfig, preprocessing: Preproces
         "is_patch_data": True,
         "channel_def": {"0": "fused spatial attention"},
     }
+    scalar_features = SCALAR_FEATURES[: network_config.n_scalar_features]
     inputs = {
         "image": {
             "type": "image",
@@ -142,12 +143,12 @@ def _network_data_format(network_config: NetworkConfig, preprocessing: Preproces
         "scalars": {
             "type": "vector",
             "format": "features",
-            "num_channels": len(SCALAR_FEATURES),
-            "spatial_shape": [len(SCALAR_FEATURES)],
+            "num_channels": len(scalar_features),
+            "spatial_shape": [len(scalar_features)],
             "dtype": "float32",
             "value_range": [],
             "is_patch_data": False,
-            "channel_def": {str(i): name for i, name in enumerate(SCALAR_FEATURES)},
+            "channel_def": {str(i): name for i, name in enumerate(scalar_features)},
         },
     }
     for spec in outputs.values():
@@ -195,7 +196,7 @@ def _bundle_metadata(
         "network": network_config.to_dict(),
         "preprocessing": preprocessing.to_dict(),
         "input_channels": list(INPUT_CHANNELS),
-        "scalar_features": list(SCALAR_FEATURES),
+        "scalar_features": list(SCALAR_FEATURES[: network_config.n_scalar_features]),
         "regions": list(REGIONS),
         "tasks": _task_units(),
         "cam_layer_names": dict(network.cam_layer_names),

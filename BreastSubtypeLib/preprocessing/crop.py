@@ -3,7 +3,8 @@
 ``prepare_model_input`` turns an image and its ROI labelmap (1 core, 2 rim, 3 peritumoral, on the
 image grid) into the network's input: a lesion-centred cube of isotropic voxels, resampled from the
 input in physical space (only the crop is resampled, never the whole volume), plus the per-case
-scalars. ``crop_map_to_input_grid`` brings any map computed on the crop (attention, Grad-CAM) back
+scalars (lesion size, crop spacing and the margin profile measured on the input's own voxels,
+``margin_profile.py``). ``crop_map_to_input_grid`` brings any map computed on the crop (attention, Grad-CAM) back
 onto the input's exact grid.
 
 The crop grid's axes are the input's own axes (no oblique interpolation of anisotropic slices),
@@ -28,7 +29,8 @@ from BreastSubtypeLib.errors import BadInputError
 from BreastSubtypeLib.imaging.alignment import same_grid
 from BreastSubtypeLib.imaging.geometry import bounding_box_index
 from BreastSubtypeLib.model.config import REGIONS, PreprocessingConfig
-from BreastSubtypeLib.preprocessing.normalise import normalise_crop
+from BreastSubtypeLib.preprocessing.margin_profile import margin_profile
+from BreastSubtypeLib.preprocessing.normalise import apply_normalisation, normalise_crop
 
 
 @dataclass
@@ -160,7 +162,14 @@ def prepare_model_input(
         np.equal(label_array, channel, out=array[channel], casting="unsafe")
 
     lesion_volume_ml = tumour_voxels * math.prod(spacing) / 1000.0
-    scalars = np.array([math.log1p(lesion_volume_ml), math.log(crop_spacing_mm)], np.float32)
+    profile = margin_profile(
+        sitk.GetArrayViewFromImage(image)[roi_box],
+        labels[roi_box],
+        spacing[::-1],
+        lambda values: apply_normalisation(values, offset, scale, config.clip_range),
+    )
+    size = np.array([math.log1p(lesion_volume_ml), math.log(crop_spacing_mm)], np.float32)
+    scalars = np.concatenate([size, profile])
     return ModelInput(
         array=array,
         scalars=scalars,

@@ -45,5 +45,12 @@ def normalise_crop(
             f"The intensities of {source} are constant around the lesion, so there is nothing to analyse."
         )
     out = np.zeros(crop.shape, np.float32)
-    out[inside] = np.clip((values - offset) / scale, *clip_range)
+    out[inside] = apply_normalisation(values, offset, scale, clip_range)
     return out, (offset, scale)
+
+
+def apply_normalisation(
+    values: np.ndarray, offset: float, scale: float, clip_range: tuple[float, float]
+) -> np.ndarray:
+    """Raw intensities in the normalised units of a crop whose (offset, scale) is known."""
+    return np.clip((values - offset) / scale, *clip_range).astype(np.float32, copy=False)

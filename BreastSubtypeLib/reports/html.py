@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from BreastSubtypeLib.reports.margin_section import margin_section
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 h1{font-size:1.5em} h2{font-size:1.15em;margin-top:1.6em}
@@ -146,6 +148,8 @@ def render_report(summary: dict, overlays_png: dict[str, bytes], model_card: dic
                 f"<figure><img alt='{escape(view)} overlay' src='data:image/png;base64,{data}'>"
                 f"<figcaption>{escape(view)}</figcaption></figure>"
             )
+
+    parts.extend(margin_section(summary.get("margin_profile") or {}))
 
     notes = summary.get("map_notes") or {}
     if notes:

@@ -40,8 +40,9 @@ from BreastSubtypeLib.tasks import LABELS
 from BreastSubtypeTraining.augment import AugmentedDataset
 from BreastSubtypeTraining.manifest import ManifestRow
 
-# Bump when what a cached file holds changes. 2: cases pass predict's checks (validation, lesion size).
-CACHE_VERSION = 2
+# Bump when what a cached file holds changes. 2: cases pass predict's checks (validation, lesion size);
+# 3: scalars carry the margin profile.
+CACHE_VERSION = 3
 
 
 def file_signature(path: Path) -> list:

@@ -1,0 +1,147 @@
+"""The intensity profile across the tumour margin, measured on the input's own grid.
+
+Why a second view of the same ROIs: the peritumoral signal (oedema, enhancement of the surrounding
+tissue) fades within about 2 mm of the tumour, finer than the model input crop's voxels (1 mm for
+small lesions, 2-2.5 mm for large ones, where the crop zooms out). Resampled onto the crop, the
+first peritumoral voxels are mostly partial volume of the bright tumour rim, and the band's signal
+is lost (on synthetic phantoms the crop's peritumoral mean separates HER2 with AUC 0.70, against an
+achievable 0.94). Measured in millimetre shells on the acquired voxels it survives, so the network
+receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
+
+- rim: the mean intensity of rim voxels 0-1, 1-2 and 2-3 mm deep (rim enhancement, washout);
+- core: mean, standard deviation and 10th/90th percentiles of the core (heterogeneity, necrosis);
+- peritumoral: the mean of peritumoral voxels 0-1, 1-2, 2-3, 3-4 and 4-6 mm outside the tumour;
+- margin shape (the crop's coarse mask rounds spicules and lobulation away too): the coefficient of
+  variation and the maximum-to-mean ratio of the boundary's distance from the tumour's centroid, and
+  the surface-to-volume ratio (voxel-face area over volume^(2/3)), all dimensionless, in millimetres
+  on the anisotropic grid.
+
+Intensities are in the crop's normalised units (same offset, scale and clipping), so the profile and
+the crop speak one scale. Distances are the ROI module's (``rois.distance``), in millimetres on the
+anisotropic grid. A shell without voxels (a thin rim, a band cut by air) takes the value of its
+nearest non-empty shell in the same region, or 0 when the region is empty. ``MARGIN_PROFILE_REGION``
+says which region each number measures, so an ablation that hides a region hides its numbers too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from BreastSubtypeLib.rois.distance import surface_distances_mm
+from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL, RIM
+
+RIM_SHELLS_MM: tuple[tuple[float, float], ...] = ((0.0, 1.0), (1.0, 2.0), (2.0, 3.0))
+PERITUMORAL_SHELLS_MM: tuple[tuple[float, float], ...] = (
+    (0.0, 1.0),
+    (1.0, 2.0),
+    (2.0, 3.0),
+    (3.0, 4.0),
+    (4.0, 6.0),
+)
+CORE_STATISTICS: tuple[str, ...] = ("mean", "sd", "p10", "p90")
+MARGIN_SHAPE: tuple[str, ...] = ("margin_radius_cv", "margin_max_to_mean_radius", "surface_to_volume_ratio")
+
+
+def _shell_name(region: str, shell: tuple[float, float]) -> str:
+    return f"{region}_{shell[0]:g}_{shell[1]:g}mm_mean"
+
+
+MARGIN_PROFILE_FEATURES: tuple[str, ...] = (
+    *(_shell_name("rim", s) for s in RIM_SHELLS_MM),
+    *(f"core_{name}" for name in CORE_STATISTICS),
+    *(_shell_name("peritumoral", s) for s in PERITUMORAL_SHELLS_MM),
+    *MARGIN_SHAPE,
+)
+# Index into REGIONS (core, rim, peritumoral) of the tissue each feature measures.
+MARGIN_PROFILE_REGION: tuple[int, ...] = (
+    *(1 for _ in RIM_SHELLS_MM),
+    *(0 for _ in CORE_STATISTICS),
+    *(2 for _ in PERITUMORAL_SHELLS_MM),
+    *(1 for _ in MARGIN_SHAPE),  # the margin is the rim's outer surface: hidden with the rim
+)
+
+
+def _fill_empty(values: list[float]) -> list[float]:
+    """Each NaN shell takes its nearest non-empty neighbour's value (the inner one on a tie)."""
+    known = [i for i, v in enumerate(values) if np.isfinite(v)]
+    if not known:
+        return [0.0] * len(values)
+    return [
+        v if np.isfinite(v) else values[min(known, key=lambda k: (abs(k - i), k))]
+        for i, v in enumerate(values)
+    ]
+
+
+def _shell_means(
+    values: np.ndarray, distance_mm: np.ndarray, shells: Sequence[tuple[float, float]]
+) -> list[float]:
+    means = []
+    for low, high in shells:
+        selected = values[(distance_mm >= low) & (distance_mm < high)]
+        means.append(float(selected.mean()) if selected.size else float("nan"))
+    return _fill_empty(means)
+
+
+def margin_shape(tumour: np.ndarray, spacing_kji: Sequence[float]) -> list[float]:
+    """``MARGIN_SHAPE`` of a boolean [k, j, i] tumour (zeros for an empty one)."""
+    volume_voxels = int(np.count_nonzero(tumour))
+    if not volume_voxels:
+        return [0.0] * len(MARGIN_SHAPE)
+    spacing = np.asarray(spacing_kji, dtype=float)
+    padded = np.pad(tumour, 1)
+    face_area_mm2 = 0.0
+    boundary = np.zeros(padded.shape, bool)
+    for axis in range(3):
+        step = np.diff(padded.astype(np.int8), axis=axis) != 0  # faces between voxel and neighbour
+        face_area_mm2 += np.count_nonzero(step) * float(np.prod(np.delete(spacing, axis)))
+        lower = [slice(None)] * 3
+        upper = [slice(None)] * 3
+        lower[axis], upper[axis] = slice(0, -1), slice(1, None)
+        boundary[tuple(lower)] |= step
+        boundary[tuple(upper)] |= step
+    boundary &= padded
+    points_mm = np.argwhere(boundary) * spacing
+    centroid_mm = np.argwhere(padded).mean(axis=0) * spacing
+    radius_mm = np.linalg.norm(points_mm - centroid_mm, axis=1)
+    mean_radius = max(float(radius_mm.mean()), 1e-6)
+    volume_mm3 = volume_voxels * float(np.prod(spacing))
+    return [
+        float(radius_mm.std()) / mean_radius,
+        float(radius_mm.max()) / mean_radius,
+        float(face_area_mm2 / volume_mm3 ** (2.0 / 3.0)),
+    ]
+
+
+def margin_profile(
+    image_box: np.ndarray,
+    labels_box: np.ndarray,
+    spacing_kji: Sequence[float],
+    normalise,
+) -> np.ndarray:
+    """float32 (len(MARGIN_PROFILE_FEATURES),) for one lesion.
+
+    ``image_box`` and ``labels_box`` ([k, j, i], same shape) hold the ROI's bounding box on the input
+    grid (labels 1 core, 2 rim, 3 peritumoral); ``normalise`` maps raw intensities to the crop's
+    normalised units.
+    """
+    tumour = (labels_box == CORE) | (labels_box == RIM)
+    depth_mm, outside_mm = surface_distances_mm(tumour, spacing_kji)
+    values = normalise(np.asarray(image_box, dtype=np.float32))
+
+    rim = labels_box == RIM
+    peritumoral = labels_box == PERITUMORAL
+    core_values = values[labels_box == CORE]
+    if core_values.size:
+        p10, p90 = np.percentile(core_values, (10, 90))
+        core = [float(core_values.mean()), float(core_values.std()), float(p10), float(p90)]
+    else:
+        core = [0.0] * len(CORE_STATISTICS)
+    profile = [
+        *_shell_means(values[rim], depth_mm[rim], RIM_SHELLS_MM),
+        *core,
+        *_shell_means(values[peritumoral], outside_mm[peritumoral], PERITUMORAL_SHELLS_MM),
+        *margin_shape(tumour, spacing_kji),
+    ]
+    return np.asarray(profile, dtype=np.float32)

@@ -1,0 +1,129 @@
+"""The margin profile: millimetre shells on the acquired voxels, exact on a planar boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from BreastSubtypeLib.model.config import SCALAR_FEATURES, SIZE_FEATURES, NetworkConfig, ablation_config
+from BreastSubtypeLib.model.network import SpatialMultiTaskNet
+from BreastSubtypeLib.preprocessing.margin_profile import (
+    MARGIN_PROFILE_FEATURES,
+    MARGIN_PROFILE_REGION,
+    margin_profile,
+    margin_shape,
+)
+from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL, RIM
+
+
+def planar_case(spacing_x_mm: float = 1.0):
+    """Tumour for x < 10 (core x < 7, rim 7-9), peritumoral band x = 10-15; intensity = 100 x."""
+    labels = np.zeros((4, 4, 20), np.uint8)
+    labels[..., :7] = CORE
+    labels[..., 7:10] = RIM
+    labels[..., 10:16] = PERITUMORAL
+    image = np.broadcast_to(100.0 * np.arange(20), labels.shape).astype(np.int16)
+    return image, labels, (1.0, 1.0, spacing_x_mm)
+
+
+def profile_of(image, labels, spacing):
+    values = margin_profile(image, labels, spacing, lambda v: v / 100.0)
+    return dict(zip(MARGIN_PROFILE_FEATURES, values.tolist()))
+
+
+def test_shells_are_millimetres_from_the_tumour_boundary():
+    profile = profile_of(*planar_case())
+    # Rim voxels x = 9, 8, 7 lie 0.5, 1.5, 2.5 mm deep; band voxels x = 10..15 lie 0.5..5.5 mm out.
+    assert [profile[f"rim_{a}_{a + 1}mm_mean"] for a in (0, 1, 2)] == pytest.approx([9, 8, 7])
+    assert [profile[f"peritumoral_{a}_{a + 1}mm_mean"] for a in (0, 1, 2, 3)] == pytest.approx(
+        [10, 11, 12, 13]
+    )
+    assert profile["peritumoral_4_6mm_mean"] == pytest.approx(14.5)
+    core = np.repeat(np.arange(7.0), 16)  # each x holds 4 x 4 voxels
+    assert profile["core_mean"] == pytest.approx(core.mean())
+    assert profile["core_sd"] == pytest.approx(core.std())
+    assert profile["core_p10"] == pytest.approx(np.percentile(core, 10))
+    assert profile["core_p90"] == pytest.approx(np.percentile(core, 90))
+
+
+def test_anisotropic_voxels_fall_into_the_shells_their_millimetres_say():
+    # 2 mm voxels across the boundary: band voxels x = 10, 11, 12 lie 1, 3 and 5 mm out.
+    profile = profile_of(*planar_case(spacing_x_mm=2.0))
+    assert profile["peritumoral_1_2mm_mean"] == pytest.approx(10)
+    assert profile["peritumoral_3_4mm_mean"] == pytest.approx(11)
+    assert profile["peritumoral_4_6mm_mean"] == pytest.approx(12)
+    # The empty 0-1 mm shell takes its nearest neighbour (1-2 mm); 2-3 mm ties and takes the inner one.
+    assert profile["peritumoral_0_1mm_mean"] == pytest.approx(10)
+    assert profile["peritumoral_2_3mm_mean"] == pytest.approx(10)
+
+
+def test_an_absent_region_gives_zeros_not_nan():
+    image, labels, spacing = planar_case()
+    labels[labels == PERITUMORAL] = 0
+    profile = profile_of(image, labels, spacing)
+    assert all(profile[name] == 0.0 for name in MARGIN_PROFILE_FEATURES if name.startswith("peritumoral"))
+    assert np.isfinite(list(profile.values())).all()
+
+
+def test_scalar_features_are_the_size_then_the_profile_tagged_by_region():
+    assert SCALAR_FEATURES == (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
+    regions = dict(zip(MARGIN_PROFILE_FEATURES, MARGIN_PROFILE_REGION))
+    assert {regions[n] for n in MARGIN_PROFILE_FEATURES if n.startswith("rim")} == {1}
+    assert {regions[n] for n in MARGIN_PROFILE_FEATURES if n.startswith("core")} == {0}
+    assert {regions[n] for n in MARGIN_PROFILE_FEATURES if n.startswith("peritumoral")} == {2}
+
+
+@pytest.mark.parametrize("ablation", ["no_peritumoral", "core_only"])
+def test_a_network_blind_to_a_region_is_blind_to_its_profile_numbers(ablation):
+    torch.manual_seed(0)
+    network = SpatialMultiTaskNet(ablation_config(ablation)).eval()
+    image = torch.rand(2, 4, 32, 32, 32)
+    scalars = torch.rand(1, len(SCALAR_FEATURES)).repeat(2, 1)
+    hidden = [
+        len(SIZE_FEATURES) + i
+        for i, region in enumerate(MARGIN_PROFILE_REGION)
+        if not network.config.visible_regions[region]
+    ]
+    scalars[1, hidden] += 5.0
+    with torch.no_grad():
+        out = network(image[:1].repeat(2, 1, 1, 1, 1), scalars)
+    for key in ("er", "pr", "her2", "ki67_percent"):
+        assert float(out[key][0]) == pytest.approx(float(out[key][1]), abs=1e-5)
+    seeing = SpatialMultiTaskNet(NetworkConfig()).eval()
+    with torch.no_grad():
+        out = seeing(image[:1].repeat(2, 1, 1, 1, 1), scalars)
+    assert abs(float(out["her2"][0] - out["her2"][1])) > 1e-3
+
+
+def test_older_packages_use_only_the_size_scalars():
+    legacy = NetworkConfig.from_package(
+        {k: v for k, v in NetworkConfig().to_dict().items() if k != "n_scalar_features"}
+    )
+    assert legacy.n_scalar_features == len(SIZE_FEATURES)
+    network = SpatialMultiTaskNet(legacy).eval()
+    with torch.no_grad():
+        out = network(torch.rand(1, 4, 32, 32, 32), torch.rand(1, len(SCALAR_FEATURES)))
+    assert set(out) >= {"er", "her2"}
+
+
+def test_margin_shape_is_dimensionless_and_exact_on_boxes():
+    cube = np.zeros((16, 16, 16), bool)
+    cube[3:13, 3:13, 3:13] = True
+    radius_cv, max_to_mean, surface_to_volume = margin_shape(cube, (1.0, 1.0, 1.0))
+    assert surface_to_volume == pytest.approx(6.0)  # 600 mm^2 / (1000 mm^3)^(2/3)
+    assert margin_shape(cube, (0.5, 0.5, 0.5)) == pytest.approx([radius_cv, max_to_mean, surface_to_volume])
+    # 20 x 10 x 10 mm box: 1000 mm^2 over (2000 mm^3)^(2/3)
+    assert margin_shape(cube, (2.0, 1.0, 1.0))[2] == pytest.approx(1000 / 2000 ** (2 / 3))
+
+
+def test_a_spiculated_margin_scores_higher_than_a_smooth_one():
+    grid = np.indices((40, 40, 40)).transpose(1, 2, 3, 0) * 0.7
+    radius = np.linalg.norm(grid - 14.0, axis=-1)
+    ball = radius < 8.0
+    spiculated = ball.copy()
+    for axis in range(3):  # six 5 mm spicules along the axes
+        line = np.abs(np.delete(grid - 14.0, axis, axis=-1)).max(axis=-1) < 0.8
+        spiculated |= line & (radius < 13.0)
+    smooth, spiky = margin_shape(ball, (0.7,) * 3), margin_shape(spiculated, (0.7,) * 3)
+    assert smooth[0] < 0.05 and all(b > a for a, b in zip(smooth, spiky))
