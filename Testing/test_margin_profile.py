@@ -127,3 +127,43 @@ def test_a_spiculated_margin_scores_higher_than_a_smooth_one():
         spiculated |= line & (radius < 13.0)
     smooth, spiky = margin_shape(ball, (0.7,) * 3), margin_shape(spiculated, (0.7,) * 3)
     assert smooth[0] < 0.05 and all(b > a for a, b in zip(smooth, spiky))
+
+
+def test_margin_evidence_is_the_gradient_times_the_centred_value_with_the_calls_sign():
+    from contextlib import nullcontext
+
+    from BreastSubtypeLib.inference.explain import forward_with_explanations
+
+    torch.manual_seed(3)
+    network = SpatialMultiTaskNet(NetworkConfig()).train()
+    network(torch.rand(4, 4, 32, 32, 32), torch.rand(4, len(SCALAR_FEATURES)))  # running statistics
+    network.eval()
+    image = torch.rand(1, 4, 32, 32, 32)
+    image[:, 1:] = (image[:, 1:] > 0.7).float()
+    scalars = torch.rand(1, len(SCALAR_FEATURES))
+    outputs, _maps = forward_with_explanations(
+        network, image, scalars, tasks=network.tasks, explain=True, autocast=nullcontext()
+    )
+    column = len(SIZE_FEATURES)  # the first rim shell
+    step = 1e-3
+    nudged = scalars.clone()
+    nudged[0, column] += step
+    with torch.no_grad():
+        before, after = network(image, scalars), network(image, nudged)
+    mean = float(network.scalar_norm.mean[column])
+    for task, key in (("er", "er"), ("her2", "her2")):
+        sign = 1.0 if torch.sigmoid(before[key]) >= 0.5 else -1.0
+        slope = sign * float(after[key] - before[key]) / step
+        evidence = float(outputs[f"margin_evidence_{task}"][0, 0])
+        assert evidence == pytest.approx(slope * (float(scalars[0, column]) - mean), rel=1e-2, abs=1e-6)
+    assert outputs["margin_evidence_ki67"].shape == (1, len(MARGIN_PROFILE_FEATURES))
+
+
+def test_the_report_draws_the_profile_outwards_from_the_rim():
+    from BreastSubtypeLib.reports.margin_section import margin_section, profile_points
+
+    values = {name: float(i) for i, name in enumerate(MARGIN_PROFILE_FEATURES)}
+    assert [x for x, _ in profile_points(values)] == [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 5.0]
+    html = "".join(margin_section({"values": values, "evidence": {"her2": {"peritumoral_0_1mm_mean": 1.25}}}))
+    assert "<svg" in html and "HER2" in html and "peritumoral_0_1mm_mean +1.25" in html
+    assert margin_section({}) == []
