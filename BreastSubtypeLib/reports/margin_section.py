@@ -25,6 +25,12 @@ def profile_points(values: dict[str, float]) -> list[tuple[float, float]]:
     return sorted(points)
 
 
+def strongest_evidence(numbers: dict[str, float], count: int = 3) -> str:
+    """The ``count`` margin numbers that pushed a call most, as text ("name +0.42, ...")."""
+    strongest = sorted(numbers.items(), key=lambda item: -abs(item[1]))[:count]
+    return ", ".join(f"{name} {value:+.2f}" for name, value in strongest)
+
+
 def _svg_chart(points: list[tuple[float, float]]) -> str:
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     x_low, x_high = min(xs + [-3.0]), max(xs + [6.0])
@@ -69,8 +75,7 @@ def margin_section(margin: dict) -> list[str]:
     if evidence:
         parts.append("<table><tr><th>Call</th><th>Margin numbers that pushed it most (logit units)</th></tr>")
         for task, numbers in evidence.items():
-            strongest = sorted(numbers.items(), key=lambda item: -abs(item[1]))[:3]
-            shown = ", ".join(f"{escape(name)} {value:+.2f}" for name, value in strongest)
+            shown = escape(strongest_evidence(numbers))
             parts.append(f"<tr><td>{escape(TASK_TITLES.get(task, task))}</td><td>{shown}</td></tr>")
         parts.append("</table>")
         parts.append(f"<p class='small'>{escape(str(margin.get('meaning', '')))}</p>")
