@@ -16,7 +16,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_predict import timed_child  # this folder is on sys.path when a script runs
+from bench_predict import machine, timed_child  # this folder is on sys.path when a script runs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cohort.json"
 
@@ -125,14 +124,7 @@ def main() -> int:
         "read_case_seconds_median": read_s,
         "workers": summary,
         "identical_predictions_for_every_setting": len(predictions) == 1,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "cores_given": cores_given(),
-            "load_average_1_5_15_before": load_before,
-            "load_average_1_5_15_after": list(os.getloadavg()),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(load_before, cores_given=cores_given()),
         "command": "python benchmarks/bench_cohort.py " + " ".join(sys.argv[1:]),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

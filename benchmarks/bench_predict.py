@@ -58,6 +58,18 @@ def timed_child(command: list[str], env: dict[str, str] | None = None) -> tuple[
     return elapsed, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
+def machine(load_before: list[float], **extra) -> dict:
+    """The machine a benchmark ran on; other work skews every figure, so the load before and after."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_average_1_5_15_before": load_before,
+        "load_average_1_5_15_after": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **extra,
+    }
+
+
 def _median(runs: list[tuple[float, float, float]], field: int = 0) -> float | None:
     return statistics.median(run[field] for run in runs) if runs else None
 
@@ -173,16 +185,7 @@ def main() -> int:
             else None,
         },
         "targets": TARGETS,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            # Other work on the machine skews every figure: the load before and after the runs.
-            "load_average_1_5_15_before": load_before,
-            "load_average_1_5_15_after": list(os.getloadavg()),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "platform": platform.platform(),
-        },
+        "machine": machine(load_before, torch_threads=torch.get_num_threads(), torch=torch.__version__),
         "command": "python benchmarks/bench_predict.py " + " ".join(sys.argv[1:]),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench_predict import timed_child  # this folder is on sys.path when a script runs
+from bench_predict import machine, timed_child  # this folder is on sys.path when a script runs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
 
@@ -61,12 +60,7 @@ def main() -> int:
         "fit_cpu_seconds": cpu_s,
         "peak_memory_mb": peak_mb,
         "test_mean_auc": metrics["test"]["mean_auc"],
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "load_average_1_5_15_before": load_before,
-            "load_average_1_5_15_after": list(os.getloadavg()),
-            "python": platform.python_version(),
-        },
+        "machine": machine(load_before),
         "command": "python benchmarks/bench_training.py " + " ".join(sys.argv[1:]),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
