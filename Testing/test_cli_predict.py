@@ -9,6 +9,7 @@ import SimpleITK as sitk
 from predict_helpers import random_model_package, same_grid, small_case, write_case
 
 from BreastSubtypeLib.cli.main import main
+from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_FEATURES
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,11 @@ def test_one_case_writes_the_whole_case_folder(model, case_files, tmp_path, caps
             "attention_scale0.nrrd"} <= names  # fmt: skip
     summary = json.loads((out / "prediction.json").read_text())
     assert list(summary) == ["model", "er", "pr", "her2", "ki67_percent", "subtype", "roi_weights",
-                             "roi_volumes_ml", "warnings", "map_notes", "timings_s", "input", "maps"]  # fmt: skip
+                             "roi_volumes_ml", "warnings", "map_notes", "margin_profile", "timings_s", "input",
+                             "maps"]  # fmt: skip
+    margin = summary["margin_profile"]
+    assert set(margin["values"]) == set(margin["evidence"]["her2"]) == set(MARGIN_PROFILE_FEATURES)
+    assert set(margin["evidence"]) == {"er", "pr", "her2", "ki67"}
     assert "patient" not in summary  # only when asked
     assert set(summary["model"]) == {"id", "version", "demonstration"}
     for task in ("er", "pr", "her2"):
