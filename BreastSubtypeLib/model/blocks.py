@@ -215,10 +215,22 @@ class ScalarStandardiser(nn.Module):
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and x.shape[0] > 1:
+        if self.training:
             with torch.no_grad():
-                self.batches_seen += 1
-                rate = max(self.momentum, 1.0 / float(self.batches_seen))
-                self.mean.lerp_(x.mean(0).to(self.mean.dtype), rate)
-                self.var.lerp_(x.var(0, unbiased=False).to(self.var.dtype), rate)
+                self._update(x.detach().to(self.mean.dtype))
         return (x - self.mean.to(x.dtype)) / (self.var.to(x.dtype) + self.eps).sqrt()
+
+    def _update(self, x: torch.Tensor) -> None:
+        # Sums over the batch, and over every replica under DistributedDataParallel, so replicas keep
+        # identical statistics (each rank calls forward equally often, so the collectives match).
+        sums = torch.cat([x.new_tensor([x.shape[0]]), x.sum(0), (x * x).sum(0)])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(sums)
+        count, total, squares = sums[0], sums[1 : 1 + x.shape[1]], sums[1 + x.shape[1] :]
+        if count < 2:  # one case says nothing about the spread
+            return
+        mean = total / count
+        self.batches_seen += 1
+        rate = max(self.momentum, 1.0 / float(self.batches_seen))
+        self.mean.lerp_(mean, rate)
+        self.var.lerp_((squares / count - mean * mean).clamp_min(0.0), rate)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from tiny import tiny_config
 
+from BreastSubtypeLib.model.config import SCALAR_FEATURES
 from BreastSubtypeTraining.export import export_run
 from BreastSubtypeTraining.train import fit
 
@@ -35,7 +36,7 @@ def test_export_then_load_gives_identical_outputs(one_epoch_run, tmp_path):
     reference.eval()
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(2, 4, 32, 32, 32, generator=generator)
-    scalars = torch.rand(2, 2, generator=generator)
+    scalars = torch.rand(2, len(SCALAR_FEATURES), generator=generator)
     with torch.no_grad():
         expected = reference(image, scalars)
         actual = loaded.network(image, scalars)
