@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from BreastSubtypeLib.reports.margin_section import strongest_evidence
-
 COLUMNS = ("Finding", "Value", "Threshold", "Call")
 RECEPTORS = (("er", "ER"), ("pr", "PR"), ("her2", "HER2"))
 DEMONSTRATION_WARNING = "Demonstration model trained on synthetic phantoms: not for clinical use."
@@ -56,12 +54,6 @@ def result_rows(prediction: Mapping[str, Any]) -> list[tuple[str, str, str, str]
         )
     for region, weight in (prediction.get("roi_weights") or {}).items():
         rows.append((f"ROI weight {region}", _number(weight, 3), "", ""))
-    evidence = (prediction.get("margin_profile") or {}).get("evidence") or {}
-    for key, label in (*RECEPTORS, ("ki67", "Ki-67")):
-        if evidence.get(key):
-            rows.append(
-                (f"{label}: margin numbers behind the call", strongest_evidence(evidence[key], 2), "", "")
-            )
     model = prediction.get("model") or {}
     if model:
         rows.append(("Model", f"{model.get('id', '')} {model.get('version', '')}".strip(), "", ""))

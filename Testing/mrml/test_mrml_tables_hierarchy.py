@@ -18,8 +18,6 @@ PREDICTION = {
                 "uncertain": True},
     "roi_weights": {"core": 0.2, "rim": 0.5, "peritumoral": 0.3},
     "warnings": ["rim narrowed to 1.4 mm"],
-    "margin_profile": {"evidence": {"her2": {"peritumoral_0_1mm_mean": 1.234, "core_mean": -0.05,
-                                             "margin_radius_cv": -0.4}}},
 }  # fmt: skip
 
 
@@ -35,12 +33,6 @@ def test_results_table_rows(mrml):
         ("ROI weight core", "0.200", "", ""),
         ("ROI weight rim", "0.500", "", ""),
         ("ROI weight peritumoral", "0.300", "", ""),
-        (
-            "HER2: margin numbers behind the call",
-            "peritumoral_0_1mm_mean +1.23, margin_radius_cv -0.40",
-            "",
-            "",
-        ),
         ("Model", "demo 0.1.0", "", ""),
         ("Warning", tables.DEMONSTRATION_WARNING, "", ""),
         ("Warning", "rim narrowed to 1.4 mm", "", ""),
