@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rois.py
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_predict.py
+	$(PY) benchmarks/heatmap_shares.py
+	$(PY) benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
