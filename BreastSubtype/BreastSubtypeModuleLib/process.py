@@ -94,7 +94,7 @@ class BackgroundProcess:
         self._cancelled = False
 
     def start(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
-        if self.running:
+        if self._alive():
             raise RuntimeError("A prediction is already running.")
         self._cancelled = False
         self._stderr, self._log = [], []
@@ -146,6 +146,18 @@ class BackgroundProcess:
 
     @property
     def running(self) -> bool:
+        """True while the child runs, and after it exits until :meth:`poll` has handed out its last
+        lines: a caller that polls until this turns false never misses the final progress update
+        (a child that exits right after writing leaves them in the pipe for a moment)."""
+        if self._process is None:
+            return False
+        if self._process.poll() is None:
+            return True
+        if self._cancelled:  # a cancelled run's last lines mean nothing
+            return False
+        return any(thread.is_alive() for thread in self._threads) or not self._lines.empty()
+
+    def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     @property
@@ -171,7 +183,7 @@ class BackgroundProcess:
 
     def cancel(self) -> None:
         """Stop the child and everything it started; safe to call when nothing runs."""
-        if not self.running:
+        if not self._alive():
             return
         self._cancelled = True
         kill_process_tree(self._process.pid)

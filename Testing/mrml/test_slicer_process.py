@@ -122,3 +122,22 @@ def test_log_lines_reach_the_panel_and_progress_lines_do_not():
         ["Loading model demo 0.2.0", "warning: the lesion touches the border", "predict: 100%|####|"]
     )
     assert process.take_log() == []
+
+
+def test_a_caller_that_polls_until_not_running_gets_the_last_line_of_a_child_that_exits_at_once():
+    # The widget's timer: poll, then stop when the run no longer runs, with no extra poll after. A
+    # child that exits right after writing leaves its last lines in the pipe for a moment.
+    script = (
+        "import json, os, sys\n"
+        "for i in range(201): sys.stdout.write(json.dumps({'progress': i / 200}) + '\\n')\n"
+        "sys.stdout.flush()\n"
+        "os._exit(0)\n"
+    )
+    for _ in range(5):
+        process = BackgroundProcess()
+        process.start([sys.executable, "-c", script])
+        updates = []
+        while process.running:
+            updates += process.poll()
+        assert updates[-1].fraction == 1.0 and len(updates) == 201
+        assert process.returncode == 0
