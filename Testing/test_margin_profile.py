@@ -98,13 +98,15 @@ def test_a_network_blind_to_a_region_is_blind_to_its_profile_numbers(ablation):
 
 def test_older_packages_use_only_the_size_scalars():
     legacy = NetworkConfig.from_package(
-        {k: v for k, v in NetworkConfig().to_dict().items() if k != "n_scalar_features"}
+        {k: v for k, v in NetworkConfig().to_dict().items() if k not in ("n_scalar_features", "scalar_norm")}
     )
-    assert legacy.n_scalar_features == len(SIZE_FEATURES)
+    assert legacy.n_scalar_features == len(SIZE_FEATURES) and not legacy.scalar_norm
     network = SpatialMultiTaskNet(legacy).eval()
+    scalars = torch.rand(1, len(SCALAR_FEATURES)).repeat(2, 1)
+    scalars[1, len(SIZE_FEATURES) :] += 5.0  # a different margin profile, the same size
     with torch.no_grad():
-        out = network(torch.rand(1, 4, 32, 32, 32), torch.rand(1, len(SCALAR_FEATURES)))
-    assert set(out) >= {"er", "her2"}
+        out = network(torch.rand(1, 4, 32, 32, 32).repeat(2, 1, 1, 1, 1), scalars)
+    assert float(out["her2"][0]) == pytest.approx(float(out["her2"][1]), abs=1e-5)
 
 
 def test_margin_shape_is_dimensionless_and_exact_on_boxes():

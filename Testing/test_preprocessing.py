@@ -102,6 +102,7 @@ def test_flipped_and_permuted_storage_of_the_same_anatomy_gives_the_same_crop():
     for axis in (0, 2):
         other = prepare_model_input(flipped(image, axis), flipped(labels, axis), CONFIG)
         np.testing.assert_allclose(other.array, reference.array, atol=1e-5)
+        np.testing.assert_allclose(other.scalars, reference.scalars, rtol=1e-5, atol=1e-6)  # size, profile
         np.testing.assert_allclose(
             other.crop_reference.GetOrigin(), reference.crop_reference.GetOrigin(), atol=1e-9
         )
@@ -116,6 +117,7 @@ def test_an_oblique_direction_gives_the_same_crop_content_on_rotated_axes():
     straight = prepare_model_input(image, labels, CONFIG)
     tilted = prepare_model_input(*oblique, CONFIG)
     np.testing.assert_allclose(tilted.array, straight.array, atol=1e-5)
+    np.testing.assert_allclose(tilted.scalars, straight.scalars, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(tilted.crop_reference.GetDirection(), rotation, atol=1e-12)
 
 

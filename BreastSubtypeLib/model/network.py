@@ -78,16 +78,16 @@ class _Branch(nn.Module):
             {str(s): nn.LayerNorm(widths[s]) for s in self.scales} if config.descriptor_norm else {}
         )
         self.descriptor_features = sum(widths[s] for s in self.scales)
-        # Full-resolution intensity descriptors: the peritumoral signal fades within ~2 mm of the
-        # tumour, finer than the extractor's first grid (2 crop voxels), so a pointwise-learned
-        # intensity profile is pooled in each region on the crop's own grid with the exact masks.
         # First-order intensity statistics of each region on the crop's own grid (mean, SD and the
-        # mean excess over three levels of the normalised intensity): no weights to learn, so a few
-        # hundred cases suffice to use them, and the band signal within ~2 mm of the tumour is not
-        # averaged away on a coarse grid.
+        # mean excess over three levels of the normalised intensity): no weights to learn. An
+        # experiment switch, off by default: the crop's voxels already blur the 0-2 mm band, which
+        # is why the margin profile (measured on the acquired voxels) replaced it.
         self.statistics = config.intensity_statistics
         if self.statistics:
             self.descriptor_features += len(INTENSITY_LEVELS) + 2
+        # Full-resolution intensity descriptors: the peritumoral signal fades within ~2 mm of the
+        # tumour, finer than the extractor's first grid (2 crop voxels), so a pointwise-learned
+        # intensity profile is pooled in each region on the crop's own grid with the exact masks.
         self.fine = None
         if config.fine_features:
             k = config.fine_features

@@ -44,14 +44,14 @@ CORE_STATISTICS: tuple[str, ...] = ("mean", "sd", "p10", "p90")
 MARGIN_SHAPE: tuple[str, ...] = ("margin_radius_cv", "margin_max_to_mean_radius", "surface_to_volume_ratio")
 
 
-def _shell_name(region: str, shell: tuple[float, float]) -> str:
+def shell_name(region: str, shell: tuple[float, float]) -> str:
     return f"{region}_{shell[0]:g}_{shell[1]:g}mm_mean"
 
 
 MARGIN_PROFILE_FEATURES: tuple[str, ...] = (
-    *(_shell_name("rim", s) for s in RIM_SHELLS_MM),
+    *(shell_name("rim", s) for s in RIM_SHELLS_MM),
     *(f"core_{name}" for name in CORE_STATISTICS),
-    *(_shell_name("peritumoral", s) for s in PERITUMORAL_SHELLS_MM),
+    *(shell_name("peritumoral", s) for s in PERITUMORAL_SHELLS_MM),
     *MARGIN_SHAPE,
 )
 # Index into REGIONS (core, rim, peritumoral) of the tissue each feature measures.

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import re
 from html import escape
 
+from BreastSubtypeLib.preprocessing.margin_profile import PERITUMORAL_SHELLS_MM, RIM_SHELLS_MM, shell_name
 from BreastSubtypeLib.tasks import TASK_TITLES
 
-_SHELL = re.compile(r"^(rim|peritumoral)_([\d.]+)_([\d.]+)mm_mean$")
 _WIDTH, _HEIGHT, _PAD = 420, 220, 40
 
 
@@ -16,12 +15,11 @@ def profile_points(values: dict[str, float]) -> list[tuple[float, float]]:
     """(signed distance from the margin in mm, mean intensity) per shell: rim shells at minus their
     depth, peritumoral shells at plus their distance (each at its shell's middle), outward order."""
     points = []
-    for name, value in values.items():
-        match = _SHELL.match(name)
-        if match:
-            side, low, high = match.group(1), float(match.group(2)), float(match.group(3))
-            middle = (low + high) / 2
-            points.append((-middle if side == "rim" else middle, float(value)))
+    for region, shells, sign in (("rim", RIM_SHELLS_MM, -1.0), ("peritumoral", PERITUMORAL_SHELLS_MM, 1.0)):
+        for shell in shells:
+            name = shell_name(region, shell)
+            if name in values:
+                points.append((sign * (shell[0] + shell[1]) / 2, float(values[name])))
     return sorted(points)
 
 
