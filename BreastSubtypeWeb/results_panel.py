@@ -10,6 +10,7 @@ from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
 from BreastSubtypeLib.reports.colormaps import CONTROL_POINTS_RGB
+from BreastSubtypeLib.reports.margin_section import PANEL_TITLE
 
 from .panel import compact_slider, section_title, testid
 from .reading import WINDOW_PRESETS
@@ -20,6 +21,10 @@ DEMO_WARNING = (
     "and its numbers say nothing about real patients."
 )
 
+# Row field -> column header: BreastSubtypeMRML.tables.COLUMNS and margin_section.EvidenceRow's fields.
+RESULT_COLUMNS = {"finding": "Finding", "value": "Value", "threshold": "Threshold", "call": "Call"}
+EVIDENCE_COLUMNS = {"call": "Call", "number": "Margin number", "value": "Value", "evidence": "Evidence"}
+
 
 def css_gradient(colormap: str = "inferno") -> str:
     """The colour map as a CSS gradient, from the same control points as the overlay's colour table."""
@@ -28,6 +33,24 @@ def css_gradient(colormap: str = "inferno") -> str:
         f"rgb({r}, {g}, {b}) {100 * i / (len(points) - 1):.1f}%" for i, (r, g, b) in enumerate(points)
     )
     return f"linear-gradient(to right, {stops})"
+
+
+def text_table(
+    name: str, rows_state: str, columns: dict[str, str], *, font_px: int, nowrap: tuple[str, ...] = ()
+) -> None:
+    """A table of text: ``columns`` maps each row field to its header; one row per item of the state
+    list ``rows_state``; the first column (and those in ``nowrap``) never wraps."""
+    fields = list(columns)
+    with html.Table(style=f"width: 100%; font-size: {font_px}px;", **testid(f"{name}-table")):
+        with html.Tr():
+            for title in columns.values():
+                html.Th(title, classes="text-left pr-2")
+        with html.Tr(v_for=f"(row, i) in {rows_state}", key="i", **testid(f"{name}-row")):
+            for index, field in enumerate(fields):
+                cell = {"classes": "pr-2"} if index < len(fields) - 1 else {}
+                if index == 0 or field in nowrap:
+                    cell["style"] = "white-space: nowrap;"
+                html.Td(f"{{{{ row.{field} }}}}", **cell)
 
 
 class ResultsPanel(html.Div):
@@ -80,15 +103,7 @@ class ResultsPanel(html.Div):
                 **testid("demo-warning"),
             )
             # The rows are BreastSubtypeMRML.tables.result_rows: the Slicer table's words and numbers.
-            with html.Table(style="width: 100%; font-size: 13px;", **testid("result-table")):
-                with html.Tr():
-                    for title in ("Finding", "Value", "Threshold", "Call"):
-                        html.Th(title, classes="text-left pr-2")
-                with html.Tr(v_for="(row, i) in bs_result_rows", key="i", **testid("result-row")):
-                    html.Td("{{ row.finding }}", classes="pr-2", style="white-space: nowrap;")
-                    html.Td("{{ row.value }}", classes="pr-2")
-                    html.Td("{{ row.threshold }}", classes="pr-2")
-                    html.Td("{{ row.call }}")
+            text_table("result", "bs_result_rows", RESULT_COLUMNS, font_px=13)
             html.Div(
                 "{{ warning }}",
                 v_for="(warning, i) in bs_result_warnings",
@@ -104,6 +119,26 @@ class ResultsPanel(html.Div):
                 density="comfortable",
                 click="utils.download('report.html', trigger('bs_report_trigger'), 'text/html')",
                 **testid("download-report"),
+            )
+            self._margin_evidence()
+
+    def _margin_evidence(self) -> None:
+        """Each call's strongest margin numbers (reports.margin_section.evidence_rows, the report's
+        words): closed by default, one summary line, so the colour bar stays in view at 1600 x 1000."""
+        with html.Details(v_if=("bs_margin_rows.length",), **testid("margin-evidence")):
+            html.Summary(
+                PANEL_TITLE,
+                classes="text-subtitle-2",
+                style="cursor: pointer;",
+                **testid("margin-evidence-title"),
+            )
+            text_table(
+                "margin-evidence", "bs_margin_rows", EVIDENCE_COLUMNS, font_px=12, nowrap=("evidence",)
+            )
+            html.Div(
+                "{{ bs_margin_legend }}",
+                classes="text-caption text-medium-emphasis",
+                **testid("margin-evidence-legend"),
             )
 
     def _report_attachment(self):

@@ -50,6 +50,8 @@ STATE_DEFAULTS = {
     "bs_running": False,
     "bs_result_rows": [],
     "bs_result_warnings": [],
+    "bs_margin_rows": [],
+    "bs_margin_legend": "",
     "bs_demo_model": False,
     "bs_map_items": [],
     "bs_map": None,
@@ -409,6 +411,7 @@ class CaseWorkflow:
             self._process.terminate()
 
     def _show_results(self) -> None:
+        from BreastSubtypeLib.reports.margin_section import evidence_legend, evidence_rows
         from BreastSubtypeMRML.results import import_case_outputs
         from BreastSubtypeMRML.tables import DEMONSTRATION_WARNING, result_rows
 
@@ -431,6 +434,11 @@ class CaseWorkflow:
             v for f, v, _, _ in rows if f == "Warning" and v != DEMONSTRATION_WARNING
         ]
         self.state.bs_demo_model = bool((prediction.get("model") or {}).get("demonstration", True))
+        # The collapsed "Margin profile evidence" panel: the report's rows and legend.
+        self.state.bs_margin_rows = [
+            row._asdict() for row in evidence_rows(prediction.get("margin_profile") or {})
+        ]
+        self.state.bs_margin_legend = evidence_legend(self.state.bs_demo_model)
         self._map_notes = _map_notes_by_title(self.session.case_dir / "outputs", prediction)
         self.state.bs_map_items = list(self.case_nodes.heatmap_nodes)
         self.state.bs_map = next(iter(self.case_nodes.heatmap_nodes), None)

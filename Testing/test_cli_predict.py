@@ -9,6 +9,7 @@ import SimpleITK as sitk
 from predict_helpers import random_model_package, same_grid, small_case, write_case
 
 from BreastSubtypeLib.cli.main import main
+from BreastSubtypeLib.model.config import SIZE_FEATURES, NetworkConfig
 from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_FEATURES
 
 
@@ -46,7 +47,8 @@ def test_one_case_writes_the_whole_case_folder(model, case_files, tmp_path, caps
                              "roi_volumes_ml", "warnings", "map_notes", "margin_profile", "timings_s", "input",
                              "maps"]  # fmt: skip
     margin = summary["margin_profile"]
-    assert set(margin["values"]) == set(margin["evidence"]["her2"]) == set(MARGIN_PROFILE_FEATURES)
+    used = MARGIN_PROFILE_FEATURES[: NetworkConfig().n_scalar_features - len(SIZE_FEATURES)]
+    assert set(margin["values"]) == set(margin["evidence"]["her2"]) == set(used)  # only what it reads
     assert set(margin["evidence"]) == {"er", "pr", "her2", "ki67"}
     assert "patient" not in summary  # only when asked
     assert set(summary["model"]) == {"id", "version", "demonstration"}

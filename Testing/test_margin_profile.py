@@ -158,7 +158,8 @@ def test_margin_evidence_is_the_gradient_times_the_centred_value_with_the_calls_
         slope = sign * float(after[key] - before[key]) / step
         evidence = float(outputs[f"margin_evidence_{task}"][0, 0])
         assert evidence == pytest.approx(slope * (float(scalars[0, column]) - mean), rel=1e-2, abs=1e-6)
-    assert outputs["margin_evidence_ki67"].shape == (1, len(MARGIN_PROFILE_FEATURES))
+    used = network.config.n_scalar_features - len(SIZE_FEATURES)  # the profile numbers it uses
+    assert outputs["margin_evidence_ki67"].shape == (1, used)
 
 
 def test_the_report_draws_the_profile_outwards_from_the_rim():
@@ -167,5 +168,53 @@ def test_the_report_draws_the_profile_outwards_from_the_rim():
     values = {name: float(i) for i, name in enumerate(MARGIN_PROFILE_FEATURES)}
     assert [x for x, _ in profile_points(values)] == [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 5.0]
     html = "".join(margin_section({"values": values, "evidence": {"her2": {"peritumoral_0_1mm_mean": 1.25}}}))
-    assert "<svg" in html and "HER2" in html and "peritumoral_0_1mm_mean +1.25" in html
+    assert "<svg" in html and "HER2" in html
+    assert "Peritumoral 0-1 mm outside the margin: mean signal intensity +1.25" in html
     assert margin_section({}) == []
+
+
+def test_contrasts_are_ratios_of_raw_differences_and_ignore_the_intensity_unit():
+    _image, labels, spacing = planar_case()
+    image = np.broadcast_to(100.0 * (20 - np.arange(20)), labels.shape).astype(np.float32)
+    profile = profile_of(image, labels, spacing)
+    # Raw intensities 100 (20 - x): rim 0-1 mm (x = 9) 1100, band 0-1 / 1-2 / 4-6 mm 1000 / 900 /
+    # 550, core mean 1700: enhancement above the 4-6 mm shell as a fraction of the rim's.
+    assert profile["peritumoral_0_1mm_contrast"] == pytest.approx(450 / 550)
+    assert profile["peritumoral_1_2mm_contrast"] == pytest.approx(350 / 550)
+    assert profile["rim_core_ratio"] == pytest.approx(1150 / 550)
+    # A rim no brighter than the surrounding tissue has no enhancement to compare with: 0, not a
+    # sign-flipped or huge ratio.
+    assert profile_of(*planar_case())["peritumoral_0_1mm_contrast"] == 0.0
+    rescaled = profile_of((image.astype(np.float32) * 7.5), labels, spacing)
+    for name in ("peritumoral_0_1mm_contrast", "rim_core_ratio", "tumour_local_texture"):
+        assert rescaled[name] == pytest.approx(profile[name], rel=1e-5)
+
+
+def test_local_texture_is_zero_on_a_smooth_tumour_and_grows_with_speckle():
+    labels = np.zeros((12, 24, 24), np.uint8)
+    labels[2:10, 4:20, 4:20] = RIM
+    labels[4:8, 8:16, 8:16] = CORE
+    smooth = np.full(labels.shape, 1000.0, np.float32)
+    speckle = smooth * (1 + 0.2 * np.random.default_rng(0).standard_normal(labels.shape)).astype(np.float32)
+    texture = [
+        profile_of(image, labels, (2.0, 1.0, 1.0))["tumour_local_texture"] for image in (smooth, speckle)
+    ]
+    assert texture[0] == pytest.approx(0.0, abs=1e-6)
+    assert 0.1 < texture[1] < 0.2  # MAD of ~N(0, 0.2) is 0.135
+
+
+def test_the_contrasts_and_the_linear_scalar_path_are_switches_that_start_neutral():
+    torch.manual_seed(0)
+    wide = SpatialMultiTaskNet(NetworkConfig(n_scalar_features=len(SCALAR_FEATURES), scalar_skip=True)).eval()
+    image = torch.rand(2, 4, 32, 32, 32)
+    scalars = torch.rand(2, len(SCALAR_FEATURES))
+    with torch.no_grad():
+        out = wide(image, scalars)
+        skip = {task: wide.scalar_skip[task](wide.scalar_norm(scalars)) for task in wide.tasks}
+    assert all(torch.equal(value, torch.zeros_like(value)) for value in skip.values())  # zero at start
+    assert torch.isfinite(out["her2"]).all()
+    assert NetworkConfig().n_scalar_features == len(SIZE_FEATURES) + MARGIN_PROFILE_FEATURES.index(
+        "tumour_local_texture"
+    )
+    with pytest.raises(Exception, match="n_scalar_features"):
+        NetworkConfig(n_scalar_features=len(SCALAR_FEATURES) + 1)

@@ -1,8 +1,9 @@
 """A case output folder (``breast-subtype predict --out DIR``) -> nodes in the scene.
 
 Reads ``prediction.json``, ``rois.nrrd`` and the heatmaps (``attention.nrrd``,
-``attention_scale{i}.nrrd``, ``gradcam_{task}.nrrd``) and places a results table, the ROI
-segmentation and one heatmap volume per map in a folder under the input volume's study.
+``attention_scale{i}.nrrd``, ``gradcam_{task}.nrrd``) and places a results table, a margin-evidence
+table (when the prediction has evidence), the ROI segmentation and one heatmap volume per map in a
+folder under the input volume's study.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class CaseNodes:
     table_node: Any
     roi_segmentation_node: Any | None
     heatmap_nodes: dict[str, Any] = field(default_factory=dict)
+    evidence_table_node: Any | None = None  # each call's strongest margin numbers (tables.evidence_rows)
 
 
 def import_case_outputs(
@@ -81,6 +83,7 @@ def import_case_outputs(
     base = input_volume_node.GetName()
     folder = hierarchy.results_folder(scene, input_volume_node, folder_name or f"BreastSubtype {base}")
     table = tables.add_results_table(scene, prediction, f"{base} subtype results")
+    evidence_table = tables.add_evidence_table(scene, prediction, f"{base} margin profile evidence")
     if roi_segmentation_node is None and (out_dir / "rois.nrrd").is_file():
         roi_segmentation_node = segments.add_roi_segmentation(
             scene, read_image(out_dir / "rois.nrrd", what="ROI labelmap"), input_volume_node, f"{base} ROIs"
@@ -96,5 +99,7 @@ def import_case_outputs(
         )
         for title, path in heatmap_files(out_dir).items()
     }
-    hierarchy.place_in_folder(scene, folder, table, roi_segmentation_node, *heatmap_nodes.values())
-    return CaseNodes(prediction, folder, table, roi_segmentation_node, heatmap_nodes)
+    hierarchy.place_in_folder(
+        scene, folder, table, evidence_table, roi_segmentation_node, *heatmap_nodes.values()
+    )
+    return CaseNodes(prediction, folder, table, roi_segmentation_node, heatmap_nodes, evidence_table)

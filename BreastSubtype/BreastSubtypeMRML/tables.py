@@ -3,6 +3,9 @@
 Built from the ``prediction.json`` dictionary the CLI writes (SPEC §5), so the Slicer module, the
 web app and the HTML report show the same numbers. Values are text so one column can hold
 probabilities, percent and the subtype name; numbers are formatted with fixed decimals.
+
+The margin-profile evidence (each call's strongest margin numbers) has a table of its own, shown
+in a collapsed panel: as rows of the results table it pushed the colour bar below the fold.
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from BreastSubtypeLib.reports import margin_section
+
 COLUMNS = ("Finding", "Value", "Threshold", "Call")
+EVIDENCE_COLUMNS = ("Call", "Margin number", "Value", "Evidence")
+EVIDENCE_ATTRIBUTE = "BreastSubtype.MarginEvidence"
 RECEPTORS = (("er", "ER"), ("pr", "PR"), ("her2", "HER2"))
 DEMONSTRATION_WARNING = "Demonstration model trained on synthetic phantoms: not for clinical use."
 
@@ -64,15 +71,29 @@ def result_rows(prediction: Mapping[str, Any]) -> list[tuple[str, str, str, str]
     return rows
 
 
+def evidence_rows(prediction: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows ``(call, margin number, value, evidence)``: each call's three strongest margin numbers
+    (``reports.margin_section.evidence_rows``, the report's names and formats)."""
+    return [tuple(row) for row in margin_section.evidence_rows(prediction.get("margin_profile") or {})]
+
+
 def fill_results_table(table_node, prediction: Mapping[str, Any]) -> None:
     """Replace the contents of ``table_node`` with the results of ``prediction``."""
+    _fill_table(table_node, COLUMNS, result_rows(prediction))
+
+
+def fill_evidence_table(table_node, prediction: Mapping[str, Any]) -> None:
+    """Replace the contents of ``table_node`` with the margin evidence of ``prediction``."""
+    _fill_table(table_node, EVIDENCE_COLUMNS, evidence_rows(prediction))
+
+
+def _fill_table(table_node, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     import vtk
 
     table = table_node.GetTable()
     was_modifying = table_node.StartModify()
     table.Initialize()
-    rows = result_rows(prediction)
-    for column_index, name in enumerate(COLUMNS):
+    for column_index, name in enumerate(columns):
         column = vtk.vtkStringArray()
         column.SetName(name)
         column.SetNumberOfValues(len(rows))
@@ -88,6 +109,16 @@ def add_results_table(scene, prediction: Mapping[str, Any], name: str):
     """A new ``vtkMRMLTableNode`` holding the results of ``prediction``."""
     node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
     fill_results_table(node, prediction)
+    return node
+
+
+def add_evidence_table(scene, prediction: Mapping[str, Any], name: str):
+    """A new ``vtkMRMLTableNode`` holding the margin evidence of ``prediction`` (None without any)."""
+    if not evidence_rows(prediction):
+        return None
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    node.SetAttribute(EVIDENCE_ATTRIBUTE, "1")  # the module's evidence selector lists these only
+    fill_evidence_table(node, prediction)
     return node
 
 

@@ -49,3 +49,4 @@ class BreastSubtypeParameterNode:
     heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0), Default(0.5)]
     heatmapThreshold: Annotated[float, WithinRange(0.0, 1.0), Default(0.2)]
     resultsTable: slicer.vtkMRMLTableNode
+    marginEvidenceTable: slicer.vtkMRMLTableNode

@@ -59,6 +59,10 @@ class BreastSubtypeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = BreastSubtypeLogic()
 
         self.ui.heatmapSelector.addAttribute("vtkMRMLScalarVolumeNode", "BreastSubtype.Heatmap", "1")
+        # BreastSubtypeMRML.tables.EVIDENCE_ATTRIBUTE (not imported here: nothing heavy at import time)
+        self.ui.marginEvidenceTableSelector.addAttribute(
+            "vtkMRMLTableNode", "BreastSubtype.MarginEvidence", "1"
+        )
 
         # Buttons and unbound widgets only; bound widgets are read from the parameter node.
         self.ui.loadDemoButton.clicked.connect(self.onLoadDemo)
@@ -389,12 +393,20 @@ class BreastSubtypeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         finished = self.logic.finishPrediction(p.heatmapThreshold)
         if finished is None:
             return  # cancelled
+        from BreastSubtypeLib.reports.margin_section import evidence_legend
+
         case = finished.case
         p.resultsTable = case.table_node
+        # Each call's strongest margin numbers: their own collapsed panel, left as the user set it.
+        p.marginEvidenceTable = case.evidence_table_node
         if case.heatmap_nodes:
             p.heatmapVolume = next(iter(case.heatmap_nodes.values()))
-        self.ui.demonstrationWarningLabel.visible = bool(
-            (case.prediction.get("model") or {}).get("demonstration")
+        demonstration = bool((case.prediction.get("model") or {}).get("demonstration"))
+        self.ui.demonstrationWarningLabel.visible = demonstration
+        self.ui.marginEvidenceLegendLabel.text = (
+            evidence_legend(demonstration)
+            if case.evidence_table_node is not None
+            else _("This model reports no margin-profile evidence for this case.")
         )
         self.ui.progressBar.value = 100
         self.setStatus(_("Prediction finished."), case.prediction.get("warnings"))

@@ -239,7 +239,9 @@ def predict(
             "ki67": calls.ki67_percent >= ki67_cutoff,
         },
     )
-    margin = margin_profile_summary(model_input.scalars, outputs, loaded.network.tasks)
+    margin = margin_profile_summary(
+        model_input.scalars, outputs, loaded.network.tasks, loaded.network.config.n_scalar_features
+    )
     info, card = model_info(loaded)
     # Warnings are about this case. That the model is a demonstration one is ``model["demonstration"]``,
     # which every front end (table, report, widget, web) shows once from there.
@@ -268,13 +270,15 @@ def predict(
     )
 
 
-def margin_profile_summary(scalars, outputs: Mapping[str, Any], tasks) -> dict[str, Any]:
-    """The margin profile as measured and, when Grad-CAM ran on a network that uses it, each number's
-    evidence for each call (``inference.explain``)."""
+def margin_profile_summary(scalars, outputs: Mapping[str, Any], tasks, used_scalars: int) -> dict[str, Any]:
+    """The margin-profile numbers the network uses (the first ``used_scalars`` of its scalars, size
+    first), as measured, and, when Grad-CAM ran, each one's evidence for each call
+    (``inference.explain``). Numbers the network does not read are left out: shown beside the call,
+    they would read as reasons for it."""
     from BreastSubtypeLib.model.config import SIZE_FEATURES
     from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_FEATURES
 
-    values = scalars[len(SIZE_FEATURES) : len(SIZE_FEATURES) + len(MARGIN_PROFILE_FEATURES)]
+    values = scalars[len(SIZE_FEATURES) : max(used_scalars, len(SIZE_FEATURES))]
     summary: dict[str, Any] = {
         "values": {name: round(float(v), 4) for name, v in zip(MARGIN_PROFILE_FEATURES, values)},
     }

@@ -226,6 +226,15 @@ class SpatialMultiTaskNet(nn.Module):
                 self.heads["ki67"][-1].bias.fill_(
                     math.log(KI67_INITIAL_PERCENT / (100 - KI67_INITIAL_PERCENT))
                 )
+        # A linear path from the standardised scalars straight to each task's logit ("wide and deep"):
+        # the margin profile carries most of the band and rim signal on its own, and a linear read
+        # of it is what a few hundred cases can estimate stably; the deep path adds what it can.
+        # Zero-initialised, so training starts from the deep network alone.
+        self.scalar_skip = nn.ModuleDict()
+        if config.scalar_skip and config.n_scalar_features:
+            for task in self.tasks:
+                self.scalar_skip[task] = nn.Linear(config.n_scalar_features, 1, bias=False)
+                nn.init.zeros_(self.scalar_skip[task].weight)
         self.register_buffer(
             "visible_regions", torch.tensor(config.visible_regions, dtype=torch.float32), persistent=False
         )
@@ -291,6 +300,8 @@ class SpatialMultiTaskNet(nn.Module):
                     parts.append(regions.flatten(1))
                 fused_of[branch, shared] = (self.fusion[shared](torch.cat(parts, dim=1)), weights)
             z = self.heads[task](fused_of[branch, shared][0]).squeeze(-1)
+            if task in self.scalar_skip:
+                z = z + self.scalar_skip[task](scalars).squeeze(-1)
             out[TASK_OUTPUT_KEYS[task]] = 100.0 * torch.sigmoid(z) if task == "ki67" else z
         out["roi_weights_per_task"] = {
             task: fused_of[self.branch_of_task[task], self.weighting_of_task[task]][1] for task in self.tasks

@@ -14,7 +14,15 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
 - margin shape (the crop's coarse mask rounds spicules and lobulation away too): the coefficient of
   variation and the maximum-to-mean ratio of the boundary's distance from the tumour's centroid, and
   the surface-to-volume ratio (voxel-face area over volume^(2/3)), all dimensionless, in millimetres
-  on the anisotropic grid.
+  on the anisotropic grid;
+- contrasts, which no weighted sum of the means above can form because they are ratios: the tumour's
+  local texture (median absolute deviation of each tumour voxel from its 3 mm neighbourhood mean, as
+  a fraction of that mean: heterogeneity without the lesion's large-scale necrosis or washout), the
+  core-to-rim ratio (washout, rim enhancement), and the 0-1 and 1-2 mm peritumoral enhancement as a
+  fraction of the rim's, both above the 4-6 mm shell (oedema relative to the lesion's own
+  enhancement, which varies from lesion to lesion and scanner to scanner). On wide-variation
+  development phantoms they raised the share of the latent heterogeneity that the profile explains
+  linearly from 0.32 to 0.54 and of the oedema from 0.60 to 0.67.
 
 Intensities are in the crop's normalised units (same offset, scale and clipping), so the profile and
 the crop speak one scale. Distances are the ROI module's (``rois.distance``), in millimetres on the
@@ -28,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from BreastSubtypeLib.rois.distance import surface_distances_mm
 from BreastSubtypeLib.rois.labels import CORE, PERITUMORAL, RIM
@@ -42,6 +51,13 @@ PERITUMORAL_SHELLS_MM: tuple[tuple[float, float], ...] = (
 )
 CORE_STATISTICS: tuple[str, ...] = ("mean", "sd", "p10", "p90")
 MARGIN_SHAPE: tuple[str, ...] = ("margin_radius_cv", "margin_max_to_mean_radius", "surface_to_volume_ratio")
+TEXTURE_SCALE_MM = 3.0
+CONTRASTS: tuple[str, ...] = (
+    "tumour_local_texture",
+    "rim_core_ratio",
+    "peritumoral_0_1mm_contrast",
+    "peritumoral_1_2mm_contrast",
+)
 
 
 def shell_name(region: str, shell: tuple[float, float]) -> str:
@@ -53,6 +69,7 @@ MARGIN_PROFILE_FEATURES: tuple[str, ...] = (
     *(f"core_{name}" for name in CORE_STATISTICS),
     *(shell_name("peritumoral", s) for s in PERITUMORAL_SHELLS_MM),
     *MARGIN_SHAPE,
+    *CONTRASTS,
 )
 # Index into REGIONS (core, rim, peritumoral) of the tissue each feature measures.
 MARGIN_PROFILE_REGION: tuple[int, ...] = (
@@ -60,6 +77,10 @@ MARGIN_PROFILE_REGION: tuple[int, ...] = (
     *(0 for _ in CORE_STATISTICS),
     *(2 for _ in PERITUMORAL_SHELLS_MM),
     *(1 for _ in MARGIN_SHAPE),  # the margin is the rim's outer surface: hidden with the rim
+    1,  # tumour texture: core and rim voxels, hidden with the rim
+    1,  # core-to-rim: hidden with the rim
+    2,  # peritumoral contrasts: hidden with the peritumoral tissue
+    2,
 )
 
 
@@ -114,6 +135,31 @@ def margin_shape(tumour: np.ndarray, spacing_kji: Sequence[float]) -> list[float
     ]
 
 
+def tumour_local_texture(intensities: np.ndarray, tumour: np.ndarray, spacing_kji: Sequence[float]) -> float:
+    """Median absolute deviation of (v - m) / m over tumour voxels, m the 3 mm Gaussian mean of the
+    tumour's own voxels around each (normalised convolution: no surrounding tissue enters); 0 for an
+    empty tumour. A ratio, so the intensity unit cancels (MR signal has no offset: 0 is no signal).
+    The whole tumour, not the core: lesions under ~8 mm have no core inside a 3 mm rim."""
+    if not tumour.any():
+        return 0.0
+    sigma = [TEXTURE_SCALE_MM / float(s) for s in spacing_kji]
+    weight = ndimage.gaussian_filter(tumour.astype(np.float32), sigma)
+    local_mean = ndimage.gaussian_filter(np.where(tumour, intensities, 0.0).astype(np.float32), sigma)
+    local_mean = local_mean[tumour] / np.maximum(weight[tumour], 1e-3)
+    floor = 1e-3 * max(float(np.abs(local_mean).max()), 1e-6)
+    relative = (intensities[tumour] - local_mean) / np.maximum(np.abs(local_mean), floor)
+    return float(min(np.median(np.abs(relative - np.median(relative))), RATIO_LIMIT))
+
+
+RATIO_LIMIT = 5.0  # a lesion barely brighter than its surroundings must not give a huge ratio
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    if not denominator > 0:
+        return 0.0
+    return float(np.clip(numerator / denominator, -RATIO_LIMIT, RATIO_LIMIT))
+
+
 def margin_profile(
     image_box: np.ndarray,
     labels_box: np.ndarray,
@@ -128,7 +174,8 @@ def margin_profile(
     """
     tumour = (labels_box == CORE) | (labels_box == RIM)
     depth_mm, outside_mm = surface_distances_mm(tumour, spacing_kji)
-    values = normalise(np.asarray(image_box, dtype=np.float32))
+    raw = np.asarray(image_box, dtype=np.float32)
+    values = normalise(raw)
 
     rim = labels_box == RIM
     peritumoral = labels_box == PERITUMORAL
@@ -138,10 +185,18 @@ def margin_profile(
         core = [float(core_values.mean()), float(core_values.std()), float(p10), float(p90)]
     else:
         core = [0.0] * len(CORE_STATISTICS)
-    profile = [
-        *_shell_means(values[rim], depth_mm[rim], RIM_SHELLS_MM),
-        *core,
-        *_shell_means(values[peritumoral], outside_mm[peritumoral], PERITUMORAL_SHELLS_MM),
-        *margin_shape(tumour, spacing_kji),
+    rim_shells = _shell_means(values[rim], depth_mm[rim], RIM_SHELLS_MM)
+    band = _shell_means(values[peritumoral], outside_mm[peritumoral], PERITUMORAL_SHELLS_MM)
+    # Contrasts on the unclipped intensities (the crop's clipping flattens a bright lesion's top).
+    raw_rim = _shell_means(raw[rim], depth_mm[rim], RIM_SHELLS_MM)[0]
+    raw_band = _shell_means(raw[peritumoral], outside_mm[peritumoral], PERITUMORAL_SHELLS_MM)
+    background = raw_band[-1]
+    raw_core = raw[labels_box == CORE]
+    contrasts = [
+        tumour_local_texture(raw, tumour, spacing_kji),
+        _ratio(float(raw_core.mean()) - background, raw_rim - background) if raw_core.size else 0.0,
+        _ratio(raw_band[0] - background, raw_rim - background),
+        _ratio(raw_band[1] - background, raw_rim - background),
     ]
+    profile = [*rim_shells, *core, *band, *margin_shape(tumour, spacing_kji), *contrasts]
     return np.asarray(profile, dtype=np.float32)

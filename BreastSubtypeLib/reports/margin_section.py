@@ -1,12 +1,93 @@
 """The report's margin-profile section: the intensity profile across the tumour margin as a chart
-(inline SVG: no script, no file) and, per call, the profile numbers that pushed it most."""
+(inline SVG: no script, no file) and, per call, the profile numbers that pushed it most.
+
+:func:`evidence_rows` and :func:`evidence_legend` are also what the Slicer module's and the web app's
+collapsed "Margin profile evidence" panels show, so the report and both front ends name and format
+the same numbers the same way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import NamedTuple
 
 from BreastSubtypeLib.preprocessing.margin_profile import PERITUMORAL_SHELLS_MM, RIM_SHELLS_MM, shell_name
 from BreastSubtypeLib.tasks import TASK_TITLES
+
+PANEL_TITLE = "Margin profile evidence"
+
+
+def _shell_title(region: str, shell: tuple[float, float], side: str) -> str:
+    return f"{region} {shell[0]:g}-{shell[1]:g} mm {side} the margin: mean signal intensity"
+
+
+# Feature name (preprocessing.margin_profile.MARGIN_PROFILE_FEATURES) -> the words a radiologist reads;
+# a number without a title here keeps its feature name.
+MARGIN_NUMBER_TITLES: dict[str, str] = {
+    **{shell_name("rim", s): _shell_title("Rim", s, "inside") for s in RIM_SHELLS_MM},
+    "core_mean": "Core: mean signal intensity",
+    "core_sd": "Core: signal heterogeneity (SD)",
+    "core_p10": "Core: darkest tenth (10th percentile)",
+    "core_p90": "Core: brightest tenth (90th percentile)",
+    **{
+        shell_name("peritumoral", s): _shell_title("Peritumoral", s, "outside") for s in PERITUMORAL_SHELLS_MM
+    },
+    "margin_radius_cv": "Margin irregularity (radius variation)",
+    "margin_max_to_mean_radius": "Margin spiculation (longest / mean radius)",
+    "surface_to_volume_ratio": "Margin lobulation (surface / volume)",
+    "tumour_local_texture": "Tumour: local texture (fine heterogeneity)",
+    "rim_core_ratio": "Core enhancement as a fraction of the rim's (washout, rim enhancement)",
+    "peritumoral_0_1mm_contrast": "Peritumoral 0-1 mm enhancement relative to the rim (oedema)",
+    "peritumoral_1_2mm_contrast": "Peritumoral 1-2 mm enhancement relative to the rim (oedema)",
+}
+
+
+class EvidenceRow(NamedTuple):
+    """One margin number behind one call, as text: the call, the number's name, its value and its
+    evidence (signed, logit units)."""
+
+    call: str
+    number: str
+    value: str
+    evidence: str
+
+
+def _strongest(numbers: Mapping[str, float], count: int) -> list[tuple[str, float]]:
+    """The ``count`` (name, evidence) pairs of largest |evidence|; ties keep their order."""
+    return sorted(numbers.items(), key=lambda item: -abs(item[1]))[:count]
+
+
+def evidence_rows(margin: Mapping, count: int = 3) -> list[EvidenceRow]:
+    """For each call of ``prediction.json``'s ``margin_profile`` (its order), the ``count`` numbers
+    that pushed it most, strongest first (none when the prediction has no evidence)."""
+    values = (margin or {}).get("values") or {}
+    rows = []
+    for task, numbers in ((margin or {}).get("evidence") or {}).items():
+        for name, push in _strongest(numbers, count):
+            value = values.get(name)
+            rows.append(
+                EvidenceRow(
+                    TASK_TITLES.get(task, task),
+                    MARGIN_NUMBER_TITLES.get(name, name),
+                    "" if value is None else f"{float(value):.3f}",
+                    f"{float(push):+.2f}",
+                )
+            )
+    return rows
+
+
+def evidence_legend(demonstration: bool = True) -> str:
+    """The one line under the evidence rows: what the sign means (``inference.explain``: evidence
+    carries the call's sign) and, for the demonstration model, where it was trained."""
+    legend = (
+        "Evidence: the number's push in logit units; + supports the call made (positive or negative, "
+        "Ki-67 high or low), - argues against it."
+    )
+    if demonstration:
+        legend += " Demonstration model trained on synthetic phantoms: not for clinical use."
+    return legend
+
 
 _WIDTH, _HEIGHT, _PAD = 420, 220, 40
 
@@ -27,9 +108,10 @@ def strongest_evidence(numbers: dict[str, float], count: int = 3) -> str:
     """The ``count`` margin numbers that pushed a call most, as text ("name +0.42, ...").
 
     Kept out of the Slicer and web results tables on purpose: four more long rows push the colour
-    bar and the report button below the fold (the browser flow test checks they stay in view)."""
-    strongest = sorted(numbers.items(), key=lambda item: -abs(item[1]))[:count]
-    return ", ".join(f"{name} {value:+.2f}" for name, value in strongest)
+    bar and the report button below the fold (the browser flow test checks they stay in view); the
+    front ends show :func:`evidence_rows` in a collapsed panel of their own instead."""
+    strongest = _strongest(numbers, count)
+    return ", ".join(f"{MARGIN_NUMBER_TITLES.get(name, name)} {value:+.2f}" for name, value in strongest)
 
 
 def _svg_chart(points: list[tuple[float, float]]) -> str:

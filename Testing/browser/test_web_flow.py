@@ -60,6 +60,32 @@ def _within_viewport(page, test_id: str) -> bool:
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= size["height"]
 
 
+def _margin_evidence(page) -> list[list[str]]:
+    """The "Margin profile evidence" panel: closed after Run (one summary line, so the colour bar stays
+    in view), opened by a click on its title to each call's three strongest numbers, closed again.
+    Returns its rows (call, number, value, evidence)."""
+    panel = page.get_by_test_id("margin-evidence")
+    expect(panel).to_contain_text("Margin profile evidence")
+    assert panel.get_attribute("open") is None
+    expect(page.get_by_test_id("margin-evidence-table")).to_be_hidden()
+    page.get_by_test_id("margin-evidence-title").click()
+    expect(panel).to_have_attribute("open", "")
+    expect(page.get_by_test_id("margin-evidence-table")).to_be_visible()
+    rows = page.get_by_test_id("margin-evidence-row")
+    expect(rows).to_have_count(12)  # ER, PR, HER2, Ki-67: three numbers each
+    cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(12)]
+    assert [row[0] for row in cells] == [call for call in ("ER", "PR", "HER2", "Ki-67") for _ in range(3)]
+    for i in range(0, 12, 3):
+        pushes = [abs(float(row[3])) for row in cells[i : i + 3]]
+        assert pushes == sorted(pushes, reverse=True)  # strongest first
+    assert all(re.fullmatch(r"[+-]\d+\.\d\d", row[3]) and row[1] and row[2] for row in cells)
+    legend = page.get_by_test_id("margin-evidence-legend").inner_text()
+    assert "supports the call made" in legend and "synthetic phantoms" in legend
+    page.get_by_test_id("margin-evidence-title").click()
+    expect(page.get_by_test_id("margin-evidence-table")).to_be_hidden()
+    return cells
+
+
 def test_demo_case_to_report(page, tmp_path):
     load_demo_and_find_tumour(page)
     tumour_ml = float(page.get_by_test_id("tumour-volume").inner_text().split(":")[1].split("mL")[0])
@@ -106,6 +132,7 @@ def test_demo_case_to_report(page, tmp_path):
     # Readable whole at 1600 x 1000: the results, the colour bar and the report button, without scrolling.
     for test_id in ("demo-warning", "result-table", "download-report", "colour-bar"):
         assert _within_viewport(page, test_id), test_id
+    evidence_rows = _margin_evidence(page)
     meaning = page.get_by_test_id("map-meaning").inner_text()
     # The map's own note from prediction.json (the report says the same), and what the colours are not.
     assert (
@@ -135,6 +162,9 @@ def test_demo_case_to_report(page, tmp_path):
     # The model saw the edited rim: the report's regions are the panel's, to the hundredth of a mL.
     for region in ("core", "rim", "peritumoral"):
         assert f"<td>{region}</td><td>{edited[region]} ml</td>" in text
+    # The panel's margin numbers are the report's, in the same words and with the same evidence.
+    for _call, number, _value, push in evidence_rows:
+        assert f"{number} {push}" in text
     # Ki-67 is an estimated index, not listed under "Probability positive".
     probability_table = text[text.index("Probability positive") :].split("</table>")[0]
     assert "HER2" in probability_table and "Ki-67" not in probability_table

@@ -74,7 +74,11 @@ def test_case_outputs_become_table_segments_and_heatmaps_under_the_study(mrml, t
     sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(mrml.scene)
     study = sh.CreateStudyItem(sh.CreateSubjectItem(sh.GetSceneItemID(), "P"), "MRI")
     sh.SetItemParent(sh.GetItemByDataNode(volume) or sh.CreateItem(study, volume), study)
-    prediction = {"er": {"probability": 0.9, "positive": True, "threshold": 0.5}, "ki67_percent": 12.0}
+    prediction = {
+        "er": {"probability": 0.9, "positive": True, "threshold": 0.5},
+        "ki67_percent": 12.0,
+        "margin_profile": {"values": {"core_mean": 1.5}, "evidence": {"er": {"core_mean": 0.25}}},
+    }
     _write_outputs(tmp_path / "case", prediction)
 
     case = results.import_case_outputs(mrml.scene, tmp_path / "case", volume, threshold_fraction=0.5)
@@ -83,13 +87,21 @@ def test_case_outputs_become_table_segments_and_heatmaps_under_the_study(mrml, t
         "Attention (fused)", "Attention scale 0", "Attention scale 1", "Grad-CAM ER", "Grad-CAM Ki-67",
     ]  # fmt: skip
     assert tables.table_rows(case.table_node)[0] == ("ER probability", "0.900", "0.500", "positive")
+    assert tables.table_rows(case.evidence_table_node) == [
+        ("ER", "Core: mean signal intensity", "1.500", "+0.25")
+    ]
     back = segments.roi_labelmap_from_segmentation(mrml.scene, case.roi_segmentation_node, volume)
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayFromImage(_rois()))
     fused = case.heatmap_nodes["Attention (fused)"]
     assert fused.GetOrigin() == volume.GetOrigin()
     assert fused.GetDisplayNode().GetLowerThreshold() == pytest.approx(0.5)
     assert sh.GetItemParent(case.folder_item) == study
-    for node in (case.table_node, case.roi_segmentation_node, *case.heatmap_nodes.values()):
+    for node in (
+        case.table_node,
+        case.evidence_table_node,
+        case.roi_segmentation_node,
+        *case.heatmap_nodes.values(),
+    ):
         assert sh.GetItemParent(sh.GetItemByDataNode(node)) == case.folder_item
 
 

@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from predict_helpers import small_case  # noqa: E402
 
+from BreastSubtypeLib.tasks import TASK_TITLES  # noqa: E402
 from BreastSubtypeModuleLib.prediction import PredictionError, PredictionRun  # noqa: E402
 from BreastSubtypeMRML import pipeline, segments, tables, volumes  # noqa: E402
 
@@ -51,6 +52,14 @@ def test_run_finishes_from_scene_node_ids_and_removes_its_folder(mrml, tmp_path)
     assert not work_dir.exists() and list(tmp_path.iterdir()) == []
     rows = {row[0]: row for row in tables.table_rows(finished.case.table_node)}
     assert rows["Surrogate subtype"][1] == finished.case.prediction["subtype"]["name"]
+    # The collapsed "Margin profile evidence" panel's table: each call's three strongest numbers.
+    evidence = finished.case.prediction["margin_profile"]["evidence"]
+    shown = tables.table_rows(finished.case.evidence_table_node)
+    assert [row[0] for row in shown] == [TASK_TITLES[task] for task in evidence for _ in range(3)]
+    for task in evidence:
+        pushes = [float(row[3]) for row in shown if row[0] == TASK_TITLES[task]]
+        strongest = sorted(evidence[task].values(), key=abs, reverse=True)[:3]
+        assert pushes == [round(v, 2) for v in strongest]
     assert finished.case.roi_segmentation_node is rois  # the reviewed segments, not a reloaded copy
     assert finished.report_html and finished.report_html.startswith(b"<!DOCTYPE html>")
     fused = finished.case.heatmap_nodes["Attention (fused)"].GetDisplayNode()

@@ -40,6 +40,28 @@ def test_results_table_rows(mrml):
     assert [node.GetColumnName(i) for i in range(4)] == list(tables.COLUMNS)
 
 
+def test_margin_evidence_table_holds_each_call_s_three_strongest_numbers(mrml):
+    margin = {
+        "values": {"peritumoral_0_1mm_mean": 0.81, "core_mean": 1.5, "margin_radius_cv": 0.04, "core_sd": 0.3},
+        "evidence": {"her2": {"peritumoral_0_1mm_mean": 1.234, "core_mean": -0.05, "margin_radius_cv": -0.4,
+                              "core_sd": 0.1}},
+    }  # fmt: skip
+    node = tables.add_evidence_table(mrml.scene, {**PREDICTION, "margin_profile": margin}, "evidence")
+    assert tables.table_rows(node) == [
+        ("HER2", "Peritumoral 0-1 mm outside the margin: mean signal intensity", "0.810", "+1.23"),
+        ("HER2", "Margin irregularity (radius variation)", "0.040", "-0.40"),
+        ("HER2", "Core: signal heterogeneity (SD)", "0.300", "+0.10"),
+    ]
+    assert [node.GetColumnName(i) for i in range(4)] == list(tables.EVIDENCE_COLUMNS)
+    assert node.GetAttribute(tables.EVIDENCE_ATTRIBUTE) == "1"  # what the module's selector lists
+    # The results table stays compact: no evidence rows there.
+    assert tables.result_rows({**PREDICTION, "margin_profile": margin}) == tables.result_rows(PREDICTION)
+    # No evidence (a model without the margin profile, or no Grad-CAM): no table at all.
+    before = mrml.scene.GetNumberOfNodesByClass("vtkMRMLTableNode")
+    assert tables.add_evidence_table(mrml.scene, PREDICTION, "none") is None
+    assert mrml.scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == before
+
+
 def test_refilling_replaces_rows(mrml):
     node = tables.add_results_table(mrml.scene, PREDICTION, "results")
     tables.fill_results_table(node, {"er": {"probability": 0.2, "positive": False, "threshold": 0.5}})

@@ -15,6 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cmake_lists import TARGETS, current_block, generated_block, missing_from_cmake  # noqa: E402
 
+from BreastSubtypeLib.reports.margin_section import PANEL_TITLE  # noqa: E402
+from BreastSubtypeMRML.tables import EVIDENCE_ATTRIBUTE  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "BreastSubtype"
 PACKAGE = MODULE / "BreastSubtypeModuleLib"
@@ -106,6 +109,47 @@ def test_process_log_is_a_collapsible_read_only_panel():
     assert panel.find("property[@name='collapsed']/bool").text == "true"
     log = next(w for w in panel.iter("widget") if w.get("name") == "processLogTextEdit")
     assert log.find("property[@name='readOnly']/bool").text == "true"
+
+
+def test_margin_evidence_is_a_collapsed_panel_the_run_fills():
+    """Each call's strongest margin numbers: a panel of their own, collapsed by default (as rows of
+    the results table they pushed the heatmap controls down), its view following the evidence table
+    that showResults puts in the parameter node, with the report's one-line legend under it."""
+    root = ET.parse(UI).getroot()
+    results = next(w for w in root.iter("widget") if w.get("name") == "resultsCollapsibleButton")
+    panel = next(w for w in results.iter("widget") if w.get("name") == "marginEvidenceCollapsibleButton")
+    assert panel.get("class") == "ctkCollapsibleButton"
+    assert panel.find("property[@name='text']/string").text == PANEL_TITLE  # the web app's and report's
+    assert panel.find("property[@name='collapsed']/bool").text == "true"
+    inside = {w.get("name"): w.get("class") for w in panel.iter("widget") if w.get("name")}
+    assert inside == {
+        "marginEvidenceCollapsibleButton": "ctkCollapsibleButton",
+        "marginEvidenceTableSelector": "qMRMLNodeComboBox",
+        "marginEvidenceTableView": "qMRMLTableView",
+        "marginEvidenceLegendLabel": "QLabel",
+    }
+    assert _bound_widgets()["marginEvidenceTable"].get("name") == "marginEvidenceTableSelector"
+    connections = {
+        (c.findtext("sender"), c.findtext("signal"), c.findtext("receiver"), c.findtext("slot"))
+        for c in root.iter("connection")
+    }
+    assert (
+        "marginEvidenceTableSelector",
+        "currentNodeChanged(vtkMRMLNode*)",
+        "marginEvidenceTableView",
+        "setMRMLTableNode(vtkMRMLNode*)",
+    ) in connections
+    for receiver in ("marginEvidenceTableSelector", "marginEvidenceTableView"):
+        scene = ("BreastSubtype", "mrmlSceneChanged(vtkMRMLScene*)", receiver, "setMRMLScene(vtkMRMLScene*)")
+        assert scene in connections
+    show = ast.unparse(_methods(WIDGET)["showResults"])
+    assert "p.marginEvidenceTable = case.evidence_table_node" in show
+    assert "self.ui.marginEvidenceLegendLabel.text = " in show and "evidence_legend(demonstration)" in show
+    # The selector lists evidence tables only (BreastSubtypeMRML.tables.EVIDENCE_ATTRIBUTE).
+    setup = ast.unparse(_methods(WIDGET)["setup"])
+    assert (
+        f"marginEvidenceTableSelector.addAttribute('vtkMRMLTableNode', '{EVIDENCE_ATTRIBUTE}', '1')" in setup
+    )
 
 
 def test_every_parameter_is_bound_to_a_widget_of_a_fitting_class():

@@ -42,7 +42,7 @@ from BreastSubtypeTraining.manifest import ManifestRow
 
 # Bump when what a cached file holds changes. 2: cases pass predict's checks (validation, lesion size);
 # 3: scalars carry the margin profile.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def file_signature(path: Path) -> list:
