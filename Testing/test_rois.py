@@ -183,3 +183,25 @@ def test_bad_widths_are_refused(synth, rim_mm, peri_mm):
     image, mask, _ = _sphere(synth, "anisotropic", size=(40, 40, 20), radius_mm=4)
     with pytest.raises(BadInputError, match="width"):
         compute_rois(image, mask, rim_mm, peri_mm)
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(1.0, -400.0), (0.01, -3.0), (37.5, -9000.0)])
+def test_a_negative_storage_offset_gives_the_same_rois(synth, scale, offset):
+    """Float images stored as b·v + a with a < 0 (a rescale intercept, another site's scaling): MR
+    magnitude is never negative, so the offset is seen and the air/tissue split does not move."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(400, 20, (24, 48, 48))
+    values[:, :, :20] = np.abs(rng.normal(0, 15, (24, 48, 20)))  # air: noise around zero, x < 20
+    values[:, :, 20:24] = rng.normal(150, 10, (24, 48, 4))  # dark fat in the band, beside the air
+    array = np.zeros((24, 48, 48), np.uint8)
+    zz, yy, xx = np.mgrid[:24, :48, :48]
+    array[((xx - 30) * 0.7) ** 2 + ((yy - 24) * 0.7) ** 2 + ((zz - 12) * 1.5) ** 2 <= 4.0**2] = 1
+    values[array == 1] = 1000
+    mask = synth.image_from_array(array, (0.7, 0.7, 1.5))
+    stored = compute_rois(synth.image_from_array(values.astype(np.float32), (0.7, 0.7, 1.5)), mask)
+    rescaled = compute_rois(
+        synth.image_from_array((values * scale + offset).astype(np.float32), (0.7, 0.7, 1.5)), mask
+    )
+    labels = sitk.GetArrayViewFromImage(stored.labelmap)
+    assert np.argwhere(labels == PERITUMORAL)[:, 2].min() == 20  # the fat is band, the air is not
+    assert np.array_equal(labels, sitk.GetArrayViewFromImage(rescaled.labelmap))

@@ -37,6 +37,10 @@ FEW_VOXELS = 30
 # bright tissue's signal. Tissue = intensity above this fraction of the image's 99th percentile
 # (estimated on a regular subsample of the whole volume, so bright lesions barely move it), confirmed by
 # a majority of the voxel's 3×3×3 neighbourhood.
+# MR magnitude is never negative, so an image with negative values was stored with an offset (a rescale
+# intercept, another site's float scaling): there the fraction is measured from the air level (0.5th
+# percentile) instead of from zero, or the offset would count fat as air. A positive offset cannot be
+# told apart from uniformly bright tissue and is not corrected.
 TISSUE_FRACTION_OF_P99 = 0.1
 _PERCENTILE_SAMPLES = 50_000
 
@@ -64,8 +68,9 @@ def tissue_threshold(image: sitk.Image) -> float:
     """Intensity above which a voxel counts as tissue (see ``TISSUE_FRACTION_OF_P99``)."""
     array = sitk.GetArrayViewFromImage(image)
     step = max(1, int(round((array.size / _PERCENTILE_SAMPLES) ** (1 / 3))))
-    sample = np.asarray(array[::step, ::step, ::step], dtype=np.float32).ravel()
-    return float(TISSUE_FRACTION_OF_P99 * np.percentile(sample, 99))
+    sample = np.asarray(array[::step, ::step, ::step], dtype=np.float64).ravel()
+    air = float(np.percentile(sample, 0.5)) if sample.min() < 0 else 0.0
+    return float(air + TISSUE_FRACTION_OF_P99 * (np.percentile(sample, 99) - air))
 
 
 def _select(lesion: str | int, count: int) -> list[int]:
