@@ -7,14 +7,19 @@ those regions it has no effect on any output. So each scale's map is shown only 
 [0, 1] over those voxels: 1 is the most attended ROI tissue, 0 the least. Nothing outside the ROIs
 is drawn, so no crop-box edge can glow.
 
-Grad-CAM (Selvaraju et al. 2017) on ``network.cam_layer(task)`` explains the CALL that was made:
+Grad-CAM maps (``gradcam_{task}``) explain the CALL that was made, on ``network.cam_layer(task)``:
 the target is the task's output when the call is positive (receptor probability at or above its
 threshold; Ki-67 at or above the subtype scheme's cut-off) and minus the output when it is negative.
 So a bright region always means "evidence for what the report says": for a negative ER call, the
-tissue that made the network less sure of ER positivity. The activations weighted by the spatial
-mean of that gradient are rectified, upsampled to the crop and scaled to [0, 1]. A map with no
-positive evidence anywhere stays all zeros and is reported as empty (``explanation_notes``), never
-silently drawn as nothing.
+tissue that made the network less sure of ER positivity. The method is HiResCAM (Draper & Hallinan
+2020), the Grad-CAM variant that multiplies gradient and activation voxel by voxel instead of
+weighting whole channels by their mean gradient (Selvaraju et al. 2017): each voxel gets its own
+first-order share of the target, so tissue the output does not depend on stays dark. On 12 phantoms
+this raised the worst single map's mass within 10 mm of the ROIs from 26-44 % to 42-63 %
+(``benchmarks/heatmap_shares.py``); what remains outside comes from the network's global pooling,
+which does read the whole crop. The shares are rectified, upsampled to the crop and scaled to
+[0, 1]. A map with no positive evidence anywhere stays all zeros and is reported as empty
+(``explanation_notes``), never silently drawn as nothing.
 
 Margin evidence (``margin_evidence_{task}``): the same backward pass also reaches the margin profile
 numbers (``preprocessing.margin_profile``), which the network receives beside the crop. Each number's
@@ -126,8 +131,7 @@ def forward_with_explanations(
                     columns, mean = profile
                     centred = scalars.detach()[:, columns].float() - mean
                     evidence[f"margin_evidence_{task}"] = scalar_gradient[0][:, columns].float() * centred
-                weights = gradient.float().mean(dim=(2, 3, 4), keepdim=True)
-                cam = torch.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
+                cam = torch.relu(_cam_contributions(gradient.float(), activation.detach().float()))
                 cam = F.interpolate(cam, size=size, mode="trilinear", align_corners=False)
                 cams[f"gradcam_{task}"] = _unit_range(cam.clamp_min(0.0))[0, 0]
     finally:
@@ -158,6 +162,22 @@ def forward_with_explanations(
         }
         plain.update({key: value.detach().cpu() for key, value in evidence.items()})
     return plain, maps
+
+
+CAM_METHOD = "hirescam"
+
+
+def _cam_contributions(gradient, activation):
+    """(B,C,d,h,w) gradient and activation of the CAM layer → (B,1,d,h,w) evidence per voxel.
+
+    ``"hirescam"`` (Draper & Hallinan 2020): the element-wise gradient × activation summed over
+    channels, i.e. each voxel's first-order share of the target, so a voxel the output does not
+    depend on gets nothing. ``"gradcam"``: channels weighted by their gradient's mean over the whole
+    grid, which also lights up far voxels that merely share a channel with the evidence (on phantoms
+    single maps kept 26-44 % of their mass within 10 mm of the ROIs)."""
+    if CAM_METHOD == "gradcam":
+        return (gradient.mean(dim=(2, 3, 4), keepdim=True) * activation).sum(dim=1, keepdim=True)
+    return (gradient * activation).sum(dim=1, keepdim=True)
 
 
 def _logit(outputs, task: str):
