@@ -203,7 +203,7 @@ def test_local_texture_is_zero_on_a_smooth_tumour_and_grows_with_speckle():
     assert 0.1 < texture[1] < 0.2  # MAD of ~N(0, 0.2) is 0.135
 
 
-def test_the_contrasts_and_the_linear_scalar_path_are_switches_that_start_neutral():
+def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_every_number():
     torch.manual_seed(0)
     wide = SpatialMultiTaskNet(NetworkConfig(n_scalar_features=len(SCALAR_FEATURES), scalar_skip=True)).eval()
     image = torch.rand(2, 4, 32, 32, 32)
@@ -213,8 +213,6 @@ def test_the_contrasts_and_the_linear_scalar_path_are_switches_that_start_neutra
         skip = {task: wide.scalar_skip[task](wide.scalar_norm(scalars)) for task in wide.tasks}
     assert all(torch.equal(value, torch.zeros_like(value)) for value in skip.values())  # zero at start
     assert torch.isfinite(out["her2"]).all()
-    assert NetworkConfig().n_scalar_features == len(SIZE_FEATURES) + MARGIN_PROFILE_FEATURES.index(
-        "tumour_local_texture"
-    )
+    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES)  # recipe 4 reads the contrasts
     with pytest.raises(Exception, match="n_scalar_features"):
         NetworkConfig(n_scalar_features=len(SCALAR_FEATURES) + 1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from BreastSubtypeLib.errors import BadInputError
-from BreastSubtypeLib.preprocessing.margin_profile import CONTRASTS, MARGIN_PROFILE_FEATURES
+from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_FEATURES
 from BreastSubtypeLib.tasks import TASK_OUTPUT_KEYS, TASKS
 
 # Tasks are named once (BreastSubtypeLib.tasks); forward() returns logits of "positive" for the
@@ -30,11 +30,10 @@ SIZE_FEATURES: tuple[str, ...] = ("log1p_lesion_volume_ml", "log_crop_spacing_mm
 # then the intensity profile across the tumour margin on the input's own voxels (margin_profile.py).
 # A network uses the first ``n_scalar_features`` of them (packages before 0.4 used the size only).
 SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
-# The released recipe (3) uses the size and the profile up to the margin shape; the contrasts after
-# them are measured and reported for every case, and taken by ``n_scalar_features: 21`` (an
-# experiment switch: on the development cohorts they lowered the Ki-67 error and cost PR AUC,
-# training/EVALUATION.md).
-RECIPE_SCALAR_FEATURES = len(SIZE_FEATURES) + MARGIN_PROFILE_FEATURES.index(CONTRASTS[0])
+# The default recipe (4) reads all of them: the four contrasts after the margin shape lowered the
+# Ki-67 error on three of four development cohorts and raised PR and HER2 on two (EVALUATION.md);
+# ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2.
+RECIPE_SCALAR_FEATURES = len(SCALAR_FEATURES)
 
 ATTENTION_MODES = ("multi", "single", "none")
 NORMS = ("instance", "batch", "group")
