@@ -45,11 +45,11 @@ def test_attention_is_drawn_only_on_the_rois(predictions):
 
 
 def test_gradcam_explains_every_call_near_the_lesion_or_says_it_is_empty(predictions):
-    """Issue 10's target is >= 60 % of EVERY map's mass within 10 mm of the ROIs. Demo model 0.5.0
-    meets it for the typical case (the median over these phantoms, asserted) but not for every map:
-    single HiResCAM maps keep 42-63 % on the 12-phantom benchmark (the rest comes through the
-    network's global pooling). The 40 % floor guards against regressions below that; the per-map
-    target stays open (README, model card)."""
+    """Issue 10's target is >= 60 % of EVERY map's mass within 10 mm of the ROIs. The demonstration
+    models meet it for the typical case (the median over these phantoms, asserted) but not for every
+    map: single HiResCAM maps keep 47-66 % (0.6.0) and 42-63 % (0.5.0) on the 12-phantom benchmark
+    (the rest comes through the network's global pooling). The 40 % floor guards against
+    regressions below that; the per-map target stays open (README, model card)."""
     shares: dict[str, list[float]] = {}
     for result in predictions:
         distance = distance_from_rois_mm(result.roi.labelmap)

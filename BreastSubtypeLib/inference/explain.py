@@ -15,7 +15,8 @@ tissue that made the network less sure of ER positivity. The method is HiResCAM 
 2020), the Grad-CAM variant that multiplies gradient and activation voxel by voxel instead of
 weighting whole channels by their mean gradient (Selvaraju et al. 2017): each voxel gets its own
 first-order share of the target, so tissue the output does not depend on stays dark. On 12 phantoms
-this raised the worst single map's mass within 10 mm of the ROIs from 26-44 % to 42-63 %
+this raised the worst single map's mass within 10 mm of the ROIs from 26-44 % to 42-63 % (demo
+model 0.5.0)
 (``benchmarks/heatmap_shares.py``); what remains outside comes from the network's global pooling,
 which does read the whole crop. The shares are rectified, upsampled to the crop and scaled to
 [0, 1]. A map with no positive evidence anywhere stays all zeros and is reported as empty
