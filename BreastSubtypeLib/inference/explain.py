@@ -15,10 +15,9 @@ tissue that made the network less sure of ER positivity. The method is HiResCAM 
 2020), the Grad-CAM variant that multiplies gradient and activation voxel by voxel instead of
 weighting whole channels by their mean gradient (Selvaraju et al. 2017): each voxel gets its own
 first-order share of the target, so tissue the output does not depend on stays dark. On 12 phantoms
-this raised the worst single map's mass within 10 mm of the ROIs from 26-44 % to 42-63 % (demo
-model 0.5.0)
-(``benchmarks/heatmap_shares.py``); what remains outside comes from the network's global pooling,
-which does read the whole crop. The shares are rectified, upsampled to the crop and scaled to
+(demo model 0.5.0, ``benchmarks/heatmap_shares.py``) this raised the worst single map's mass within
+10 mm of the ROIs from 26-44 % to 42-63 %; what remains outside comes from the network's global
+pooling, which does read the whole crop. The shares are rectified, upsampled to the crop and scaled to
 [0, 1]. A map with no positive evidence anywhere stays all zeros and is reported as empty
 (``explanation_notes``), never silently drawn as nothing.
 
@@ -165,19 +164,11 @@ def forward_with_explanations(
     return plain, maps
 
 
-CAM_METHOD = "hirescam"
-
-
 def _cam_contributions(gradient, activation):
-    """(B,C,d,h,w) gradient and activation of the CAM layer → (B,1,d,h,w) evidence per voxel.
-
-    ``"hirescam"`` (Draper & Hallinan 2020): the element-wise gradient × activation summed over
-    channels, i.e. each voxel's first-order share of the target, so a voxel the output does not
-    depend on gets nothing. ``"gradcam"``: channels weighted by their gradient's mean over the whole
-    grid, which also lights up far voxels that merely share a channel with the evidence (on phantoms
-    single maps kept 26-44 % of their mass within 10 mm of the ROIs)."""
-    if CAM_METHOD == "gradcam":
-        return (gradient.mean(dim=(2, 3, 4), keepdim=True) * activation).sum(dim=1, keepdim=True)
+    """(B,C,d,h,w) gradient and activation of the CAM layer → (B,1,d,h,w) evidence per voxel:
+    HiResCAM's element-wise gradient × activation summed over channels, each voxel's first-order
+    share of the target, so a voxel the output does not depend on gets nothing (channel-mean
+    Grad-CAM would light it whenever it shares a channel with the evidence)."""
     return (gradient * activation).sum(dim=1, keepdim=True)
 
 

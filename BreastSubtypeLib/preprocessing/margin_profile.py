@@ -25,11 +25,13 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
   linearly from 0.31 to 0.59 and of the oedema from 0.68 to 0.73, and the 0-1 mm contrast alone
   separates HER2 with AUC 0.88 where the 0-1 mm mean gives 0.79 (training/EVALUATION.md).
 
-Intensities are in the crop's normalised units (same offset, scale and clipping), so the profile and
-the crop speak one scale. Distances are the ROI module's (``rois.distance``), in millimetres on the
-anisotropic grid. A shell without voxels (a thin rim, a band cut by air) takes the value of its
-nearest non-empty shell in the same region, or 0 when the region is empty. ``MARGIN_PROFILE_REGION``
-says which region each number measures, so an ablation that hides a region hides its numbers too.
+The shell means and core statistics are in the crop's normalised units (same offset, scale and
+clipping), so the profile and the crop speak one scale; the contrasts are ratios of the unclipped
+intensities, so they need no unit (clipping would flatten a bright lesion's top). Distances are the
+ROI module's (``rois.distance``), in millimetres on the anisotropic grid. A shell without voxels (a
+thin rim, a band cut by air) takes the value of its nearest non-empty shell in the same region, or 0
+when the region is empty. ``MARGIN_PROFILE_REGION`` says which region each number measures, so an
+ablation that hides a region hides its numbers too.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ PERITUMORAL_SHELLS_MM: tuple[tuple[float, float], ...] = (
 CORE_STATISTICS: tuple[str, ...] = ("mean", "sd", "p10", "p90")
 MARGIN_SHAPE: tuple[str, ...] = ("margin_radius_cv", "margin_max_to_mean_radius", "surface_to_volume_ratio")
 TEXTURE_SCALE_MM = 3.0
+RATIO_LIMIT = 5.0  # a lesion barely brighter than its surroundings must not give a huge ratio
 CONTRASTS: tuple[str, ...] = (
     "tumour_local_texture",
     "rim_core_ratio",
@@ -152,9 +155,6 @@ def tumour_local_texture(intensities: np.ndarray, tumour: np.ndarray, spacing_kj
     return float(min(np.median(np.abs(relative - np.median(relative))), RATIO_LIMIT))
 
 
-RATIO_LIMIT = 5.0  # a lesion barely brighter than its surroundings must not give a huge ratio
-
-
 def _ratio(numerator: float, denominator: float) -> float:
     if not denominator > 0:
         return 0.0
@@ -188,7 +188,6 @@ def margin_profile(
         core = [0.0] * len(CORE_STATISTICS)
     rim_shells = _shell_means(values[rim], depth_mm[rim], RIM_SHELLS_MM)
     band = _shell_means(values[peritumoral], outside_mm[peritumoral], PERITUMORAL_SHELLS_MM)
-    # Contrasts on the unclipped intensities (the crop's clipping flattens a bright lesion's top).
     raw_rim = _shell_means(raw[rim], depth_mm[rim], RIM_SHELLS_MM)[0]
     raw_band = _shell_means(raw[peritumoral], outside_mm[peritumoral], PERITUMORAL_SHELLS_MM)
     background = raw_band[-1]
