@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from BreastSubtypeLib.model.config import (
@@ -129,6 +130,28 @@ def test_gradient_reaches_the_cam_layer_for_each_task(ablation):
         (gradient,) = torch.autograd.grad(out[key].sum(), captured["a"])
         assert float(gradient.abs().sum()) > 0, task
     assert net.cam_layer_names["er"].endswith(f"extractor.stage{net.config.cam_stage}")
+
+
+@pytest.mark.parametrize(("global_pool", "reads_far_cells"), [("roi", False), ("crop", True)])
+def test_the_global_descriptor_reads_only_the_cells_the_rois_occupy(global_pool, reads_far_cells):
+    """Pooled over the ROIs, the global descriptor cannot draw on coarsest-stage cells that hold no
+    ROI tissue (over the crop it did, and Grad-CAM lit tissue far from the lesion)."""
+    torch.manual_seed(0)
+    net = SpatialMultiTaskNet(NetworkConfig(global_pool=global_pool)).eval()
+    x, _scalars = make_batch(batch=1, side=64)  # a 4x4x4 coarsest grid whose corners hold no ROI
+    branch = net.branches["shared"]
+    captured = {}
+    handle = branch.extractor.get_submodule(f"stage{len(net.config.widths) - 1}").register_forward_hook(
+        lambda _m, _i, output: captured.update(a=output)
+    )
+    _descriptors, global_features, _maps = branch(x, x[:, 1:])
+    handle.remove()
+    features = captured["a"]
+    empty_cells = F.adaptive_avg_pool3d(x[:, 1:], features.shape[2:]).sum(dim=1) == 0  # (1,d,h,w)
+    assert 0 < int(empty_cells.sum()) < empty_cells.numel()
+    (gradient,) = torch.autograd.grad(global_features.sum(), features)
+    far = gradient.abs().sum(dim=1)[empty_cells]
+    assert (float(far.max()) > 0) is reads_far_cells
 
 
 def test_shared_configuration_names_its_cam_layer():

@@ -40,6 +40,11 @@ NORMS = ("instance", "batch", "group")
 # "per_task": each task weighs core, rim and peritumoral tissue and fuses them on its own (HER2's band
 # signal no longer competes with ER/PR's tumour signal for one set of weights); "shared": one for all.
 REGION_WEIGHTINGS = ("per_task", "shared")
+# Where the coarsest features are averaged for the global descriptor: the whole crop, or only the
+# cells the visible ROIs occupy (weighted by how much of each cell they fill). Recipe 5 pools over
+# the ROIs: over the crop, Grad-CAM drew up to half of a map's mass from tissue more than 10 mm from
+# any ROI, which no prediction needs (training/EVALUATION.md).
+GLOBAL_POOLS = ("crop", "roi")
 FOV_MODES = ("adaptive", "fixed")
 NORMALISATIONS = ("percentile", "zscore")
 
@@ -138,6 +143,7 @@ class NetworkConfig(_JsonConfig):
     region_weighting: str = "per_task"
     descriptor_norm: bool = False
     global_features: bool = True
+    global_pool: str = "roi"
     cam_stage: int = 1
     fine_features: int = 0
     region_concat: bool = False
@@ -222,6 +228,7 @@ class NetworkConfig(_JsonConfig):
         ):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         _choice("region_weighting", self.region_weighting, REGION_WEIGHTINGS)
+        _choice("global_pool", self.global_pool, GLOBAL_POOLS)
         if (
             isinstance(self.fine_features, bool)
             or not isinstance(self.fine_features, int)
@@ -253,6 +260,7 @@ class NetworkConfig(_JsonConfig):
             "region_weighting": "shared",
             "descriptor_norm": False,
             "global_features": True,
+            "global_pool": "crop",
             "cam_stage": len(widths) - 1 if isinstance(widths, list | tuple) else 3,
             "fine_features": 0,
             "region_concat": False,

@@ -102,6 +102,7 @@ class _Branch(nn.Module):
             self.fine_attention = SpatialAttention(k, len(REGIONS), kernel=1) if self.mode != "none" else None
             self.descriptor_features += k
         self.global_features = widths[-1] if config.global_features else 0
+        self.global_pool = config.global_pool
 
     def forward(self, x: torch.Tensor, masks: torch.Tensor):
         features = self.extractor(x)
@@ -130,9 +131,16 @@ class _Branch(nn.Module):
             else:
                 a = torch.ones_like(fine[:, :1])
             pooled.append(self.fine_norm(region_pool(fine, a, masks)))
-        global_features = (
-            features[-1].mean(dim=(2, 3, 4)) if self.global_features else f.new_zeros(f.shape[0], 0)
-        )
+        if not self.global_features:
+            global_features = f.new_zeros(f.shape[0], 0)
+        elif self.global_pool == "roi":
+            # Only the cells the visible ROIs occupy: the descriptor (and so Grad-CAM) cannot draw
+            # on tissue far from the lesion, nor on regions an ablation hides.
+            occupied = masks_at(masks, features[-1].shape[2:]).sum(dim=1, keepdim=True).clamp(max=1.0)
+            total = occupied.flatten(1).sum(-1, keepdim=True).clamp_min(1e-6)
+            global_features = (features[-1] * occupied).flatten(2).sum(-1) / total
+        else:
+            global_features = features[-1].mean(dim=(2, 3, 4))
         return torch.cat(pooled, dim=-1), global_features, maps
 
 
