@@ -15,12 +15,8 @@ from BreastSubtypeLib.inference.predict import load_model, predict
 from BreastSubtypeLib.phantom import generate_phantom
 
 FLIPPED = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
-CASES = [  # (seed, direction, lesion diameter mm): small and large lesions, flipped storage
-    (21, None, 10.0),
-    (22, FLIPPED, 18.0),
-    (23, None, 26.0),
-    (24, FLIPPED, 14.0),
-]
+# Ten phantoms, lesions 8-32 mm in even steps, every other one stored with flipped axes.
+CASES = [(21 + i, FLIPPED if i % 2 else None, 8.0 + 24.0 * i / 9) for i in range(10)]
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +41,10 @@ def test_attention_is_drawn_only_on_the_rois(predictions):
 
 
 def test_gradcam_explains_every_call_near_the_lesion_or_says_it_is_empty(predictions):
-    """Issue 10's target is >= 60 % of EVERY map's mass within 10 mm of the ROIs. The demonstration
-    models meet it for the typical case (the median over these phantoms, asserted) but not for every
-    map: single HiResCAM maps keep 47-66 % (0.6.0) and 42-63 % (0.5.0) on the 12-phantom benchmark
-    (the rest comes through the network's global pooling). The 40 % floor guards against
-    regressions below that; the per-map target stays open (README, model card)."""
+    """Issue 10's target: >= 60 % of EVERY map's mass within 10 mm of the ROIs. Demonstration model
+    0.7.0 pools its global descriptor over the ROIs and keeps 66-78 % at least on the 12-phantom
+    benchmark; here one map of 40 keeps 58 % (a 21 mm lesion: the convolutions' own reach), so the
+    floor asserted is 50 %, which model 0.6.0 (pooling over the whole crop) fails with 45 %."""
     shares: dict[str, list[float]] = {}
     for result in predictions:
         distance = distance_from_rois_mm(result.roi.labelmap)
@@ -60,13 +55,13 @@ def test_gradcam_explains_every_call_near_the_lesion_or_says_it_is_empty(predict
             if notes[name]["empty"]:
                 assert share is None, name
                 continue
-            assert share is not None and share >= 0.4, (name, share)
+            assert share is not None and share >= 0.5, (name, share)
             shares.setdefault(name, []).append(share)
             call = "positive" if task != "ki67" else "high Ki-67"
             positive = getattr(result, task)["positive"] if task != "ki67" else result.ki67_percent >= 20
             assert (call in notes[name]["meaning"]) == positive, notes[name]
     for name, values in shares.items():
-        assert statistics.median(values) >= 0.6, (name, values)
+        assert statistics.median(values) >= 0.8, (name, values)
 
 
 def test_cam_evidence_lies_only_where_the_output_depends_on_the_layer():

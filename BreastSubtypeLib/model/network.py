@@ -27,7 +27,9 @@ Grad-CAM: ``network.cam_layer_name`` names the last shared feature layer
 (``"branches.shared.extractor.stage3"`` for the default, shared configuration); with per-task
 extractors ``network.cam_layer_names[task]`` gives each task's layer and ``network.cam_layer(task)``
 returns the module. Every task's output depends on that layer (through global pooling and the
-coarsest attention scale), so its gradient is defined for each task.
+coarsest attention scale), so its gradient is defined for each task. The global descriptor is pooled
+over the cells the visible ROIs occupy (``global_pool="roi"``, recipe 5), so no pooling reads tissue
+far from the lesion and Grad-CAM stays near it.
 
 >>> import torch
 >>> from BreastSubtypeLib.model.config import SCALAR_FEATURES, NetworkConfig
