@@ -154,6 +154,13 @@ def test_the_global_descriptor_reads_only_the_cells_the_rois_occupy(global_pool,
     assert (float(far.max()) > 0) is reads_far_cells
 
 
+def test_packages_that_predate_roi_pooling_keep_the_crop_pooling():
+    stored = {k: v for k, v in NetworkConfig().to_dict().items() if k != "global_pool"}
+    assert NetworkConfig.from_package(stored).global_pool == "crop"
+    assert NetworkConfig.from_package({**stored, "global_pool": "roi"}).global_pool == "roi"
+    assert NetworkConfig().global_pool == "roi"  # recipe 5
+
+
 def test_shared_configuration_names_its_cam_layer():
     net = SpatialMultiTaskNet()
     assert net.cam_layer_name == f"branches.shared.extractor.stage{net.config.cam_stage}"
