@@ -16,9 +16,10 @@ tissue that made the network less sure of ER positivity. The method is HiResCAM 
 weighting whole channels by their mean gradient (Selvaraju et al. 2017): each voxel gets its own
 first-order share of the target, so tissue the output does not depend on stays dark. On 12 phantoms
 (demo model 0.5.0, ``benchmarks/heatmap_shares.py``) this raised the worst single map's mass within
-10 mm of the ROIs from 26-44 % to 42-63 %; what remains outside comes from the network's global
-pooling, which does read the whole crop. The shares are rectified, upsampled to the crop and scaled to
-[0, 1]. A map with no positive evidence anywhere stays all zeros and is reported as empty
+10 mm of the ROIs from 26-44 % to 42-63 %; the rest came from the global descriptor, pooled over the
+whole crop. Recipe 5 pools it over the cells the ROIs occupy (``NetworkConfig.global_pool``), and
+demo model 0.7.0 keeps 66-78 % at least; what remains outside is the convolutions' own reach around
+large lesions. The shares are rectified, upsampled to the crop and scaled to [0, 1]. A map with no positive evidence anywhere stays all zeros and is reported as empty
 (``explanation_notes``), never silently drawn as nothing.
 
 Margin evidence (``margin_evidence_{task}``): the same backward pass also reaches the margin profile
