@@ -19,8 +19,9 @@ first-order share of the target, so tissue the output does not depend on stays d
 10 mm of the ROIs from 26-44 % to 42-63 %; the rest came from the global descriptor, pooled over the
 whole crop. Recipe 5 pools it over the cells the ROIs occupy (``NetworkConfig.global_pool``), and
 demo model 0.7.0 keeps 66-78 % at least; what remains outside is the convolutions' own reach around
-large lesions. The shares are rectified, upsampled to the crop and scaled to [0, 1]. A map with no positive evidence anywhere stays all zeros and is reported as empty
-(``explanation_notes``), never silently drawn as nothing.
+large lesions. The shares are rectified, upsampled to the crop and scaled to [0, 1]. A map with no
+positive evidence anywhere stays all zeros and is reported as empty (``explanation_notes``), never
+silently drawn as nothing.
 
 Margin evidence (``margin_evidence_{task}``): the same backward pass also reaches the margin profile
 numbers (``preprocessing.margin_profile``), which the network receives beside the crop. Each number's
