@@ -11,6 +11,7 @@ from trame.widgets import vuetify3 as v3
 
 from BreastSubtypeLib.reports.colormaps import CONTROL_POINTS_RGB
 from BreastSubtypeLib.reports.margin_section import PANEL_TITLE
+from BreastSubtypeMRML.tables import EVIDENCE_HEADERS, RESULT_HEADERS
 
 from .panel import compact_slider, section_title, testid
 from .reading import WINDOW_PRESETS
@@ -20,10 +21,6 @@ DEMO_WARNING = (
     "Demonstration model trained on synthetic phantoms: not for clinical use, "
     "and its numbers say nothing about real patients."
 )
-
-# Row field -> column header: BreastSubtypeMRML.tables.COLUMNS and margin_section.EvidenceRow's fields.
-RESULT_COLUMNS = {"finding": "Finding", "value": "Value", "threshold": "Threshold", "call": "Call"}
-EVIDENCE_COLUMNS = {"call": "Call", "number": "Margin number", "value": "Value", "evidence": "Evidence"}
 
 
 def css_gradient(colormap: str = "inferno") -> str:
@@ -103,7 +100,7 @@ class ResultsPanel(html.Div):
                 **testid("demo-warning"),
             )
             # The rows are BreastSubtypeMRML.tables.result_rows: the Slicer table's words and numbers.
-            text_table("result", "bs_result_rows", RESULT_COLUMNS, font_px=13)
+            text_table("result", "bs_result_rows", RESULT_HEADERS, font_px=13)
             html.Div(
                 "{{ warning }}",
                 v_for="(warning, i) in bs_result_warnings",
@@ -133,7 +130,7 @@ class ResultsPanel(html.Div):
                 **testid("margin-evidence-title"),
             )
             text_table(
-                "margin-evidence", "bs_margin_rows", EVIDENCE_COLUMNS, font_px=12, nowrap=("evidence",)
+                "margin-evidence", "bs_margin_rows", EVIDENCE_HEADERS, font_px=12, nowrap=("evidence",)
             )
             html.Div(
                 "{{ bs_margin_legend }}",

@@ -413,7 +413,7 @@ class CaseWorkflow:
     def _show_results(self) -> None:
         from BreastSubtypeLib.reports.margin_section import evidence_legend, evidence_rows
         from BreastSubtypeMRML.results import import_case_outputs
-        from BreastSubtypeMRML.tables import DEMONSTRATION_WARNING, result_rows
+        from BreastSubtypeMRML.tables import DEMONSTRATION_WARNING, RESULT_HEADERS, result_rows
 
         for node in self.case_nodes.heatmap_nodes.values() if self.case_nodes else ():
             self.scene.RemoveNode(node)
@@ -428,7 +428,7 @@ class CaseWorkflow:
         # Warnings are sentences, not table cells: listed under the table (the demonstration one is
         # already the banner above it).
         self.state.bs_result_rows = [
-            {"finding": f, "value": v, "threshold": t, "call": c} for f, v, t, c in rows if f != "Warning"
+            dict(zip(RESULT_HEADERS, row, strict=True)) for row in rows if row[0] != "Warning"
         ]
         self.state.bs_result_warnings = [
             v for f, v, _, _ in rows if f == "Warning" and v != DEMONSTRATION_WARNING

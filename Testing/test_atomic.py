@@ -9,7 +9,7 @@ def test_write_text_atomic_replaces_content(tmp_path):
     target = tmp_path / "sub" / "prediction.json"
     write_text_atomic(target, "old")
     write_text_atomic(target, "new")
-    assert target.read_text() == "new"
+    assert target.read_text(encoding="utf-8") == "new"
     assert [p.name for p in target.parent.iterdir()] == ["prediction.json"]
 
 
@@ -19,7 +19,7 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temporary(tmp_path):
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("disk full")
-    assert target.read_text() == "previous"
+    assert target.read_text(encoding="utf-8") == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rois.nrrd"]
 
 

@@ -42,7 +42,7 @@ def test_one_case_writes_the_whole_case_folder(model, case_files, tmp_path, caps
     assert {"prediction.json", "rois.nrrd", "attention.nrrd", "report.html", "overlay_axial.png",
             "overlay_coronal.png", "overlay_sagittal.png", "gradcam_er.nrrd", "gradcam_ki67.nrrd",
             "attention_scale0.nrrd"} <= names  # fmt: skip
-    summary = json.loads((out / "prediction.json").read_text())
+    summary = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
     assert list(summary) == ["model", "er", "pr", "her2", "ki67_percent", "subtype", "roi_weights",
                              "roi_volumes_ml", "warnings", "map_notes", "margin_profile", "timings_s", "input",
                              "maps"]  # fmt: skip
@@ -61,7 +61,7 @@ def test_one_case_writes_the_whole_case_folder(model, case_files, tmp_path, caps
     assert summary["input"]["spacing_mm"] == list(case.image.GetSpacing())
     for name in ("rois.nrrd", "attention.nrrd", "gradcam_her2.nrrd"):
         assert same_grid(sitk.ReadImage(str(out / name)), case.image), name
-    html = (out / "report.html").read_text()
+    html = (out / "report.html").read_text(encoding="utf-8")
     assert "DEMONSTRATION MODEL" in html and "data:image/png;base64," in html and "src='http" not in html
     assert "report.html" in capsys.readouterr().out
 
@@ -176,7 +176,7 @@ def test_out_folder_that_is_not_a_case_folder_is_never_replaced(model, case_file
         str(model),
     ]
     assert main(argv) == 2
-    assert (precious / "thesis.docx").read_text() == "years of work"
+    assert (precious / "thesis.docx").read_text(encoding="utf-8") == "years of work"
     assert "not a BreastSubtype case folder" in capsys.readouterr().err
 
 
@@ -222,7 +222,7 @@ def test_rois_are_used_as_given_and_written_back_voxel_for_voxel(model, case_fil
     written = sitk.ReadImage(str(out / "rois.nrrd"))
     assert same_grid(written, case.image)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(written), labels)
-    volumes = json.loads((out / "prediction.json").read_text())["roi_volumes_ml"]
+    volumes = json.loads((out / "prediction.json").read_text(encoding="utf-8"))["roi_volumes_ml"]
     voxel_ml = float(np.prod(case.image.GetSpacing())) / 1000.0
     assert volumes["peritumoral"] == pytest.approx(float((labels == 3).sum()) * voxel_ml)
 
@@ -296,7 +296,7 @@ def test_patient_tags_of_a_dicom_series_are_written_only_when_asked(model, dicom
         argv = ["predict", "--image", str(series), "--mask", str(mask), "--out", str(out), "--model", str(model),
                 "--device", "cpu", "--no-explain"] + (["--include-patient-info"] if asked else [])  # fmt: skip
         assert main(argv) == 0
-        summary = json.loads((out / "prediction.json").read_text())
+        summary = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
         assert summary.get("patient") == (PATIENT if asked else None)
         # Nothing of the patient in any other output, asked or not (map headers, report, ROI file).
         for path in out.iterdir():
@@ -335,6 +335,6 @@ def test_a_cohort_writes_patient_tags_only_when_asked_too(model, dicom_case, tmp
         argv = ["predict", "--manifest", str(manifest), "--out", str(out), "--model", str(model), "--device", "cpu",
                 "--no-explain", "--scheme", "st_gallen_2011"] + (["--include-patient-info"] if asked else [])  # fmt: skip
         assert main(argv) == 0
-        summary = json.loads((out / "cases" / "dcm" / "prediction.json").read_text())
+        summary = json.loads((out / "cases" / "dcm" / "prediction.json").read_text(encoding="utf-8"))
         assert summary.get("patient") == (PATIENT if asked else None)
         assert summary["subtype"]["scheme"] == "st_gallen_2011"  # the scheme reaches cohorts

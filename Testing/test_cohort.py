@@ -80,7 +80,7 @@ def test_killed_run_resumes_without_repeats_or_partial_files(cohort, tmp_path):
     assert [row["case_id"] for row in rows] == ["c0", "c1", "bad", "c2", "c3"]
     for case, mtime in finished.items():  # not redone
         assert (out_dir / "cases" / case / "prediction.json").stat().st_mtime_ns == mtime
-    computed = [line.split("\t")[0] for line in (out_dir / RUN_LOG).read_text().splitlines()]
+    computed = [line.split("\t")[0] for line in (out_dir / RUN_LOG).read_text(encoding="utf-8").splitlines()]
     repeats = {case for case, count in Counter(computed).items() if count > 1 and case != "bad"}
     assert not repeats
     assert sorted(p.name for p in (out_dir / "cases").iterdir()) == ["c0", "c1", "c2", "c3"]  # no temporaries
@@ -109,7 +109,7 @@ def whole_run(cohort, tmp_path_factory):
     manifest, model = cohort
     out_dir = tmp_path_factory.mktemp("whole")
     predict_cohort(manifest, out_dir, model, "cpu", explain=False)
-    return (out_dir / "predictions.csv").read_text()
+    return (out_dir / "predictions.csv").read_text(encoding="utf-8")
 
 
 def _run_shards(manifest, model, out_dir, count, indices):
@@ -127,7 +127,7 @@ def test_shards_merge_into_the_predictions_of_one_run(cohort, whole_run, tmp_pat
     per_shard = [{row["case_id"] for row in _rows(shard_folder(out_dir, index, 3))} for index in range(3)]
     assert sorted(case for shard in per_shard for case in shard) == sorted(ALL_CASES)  # a partition
     assert main(["merge", "--manifest", str(manifest), "--out", str(out_dir)]) == 0
-    assert (out_dir / "predictions.csv").read_text() == whole_run  # same rows, manifest order
+    assert (out_dir / "predictions.csv").read_text(encoding="utf-8") == whole_run  # same rows, manifest order
     assert "predictions.csv" in capsys.readouterr().out
 
 
@@ -138,10 +138,10 @@ def test_a_finished_shard_rerun_redoes_nothing(cohort, tmp_path):
     out_dir = tmp_path / "sharded"
     _run_shards(manifest, model, out_dir, 2, [0])
     folder = shard_folder(out_dir, 0, 2)
-    computed = (folder / RUN_LOG).read_text().splitlines()
+    computed = (folder / RUN_LOG).read_text(encoding="utf-8").splitlines()
     done = {p.name: (p / "prediction.json").stat().st_mtime_ns for p in (folder / "cases").iterdir()}
     _run_shards(manifest, model, out_dir, 2, [0])
-    again = (folder / RUN_LOG).read_text().splitlines()[len(computed) :]
+    again = (folder / RUN_LOG).read_text(encoding="utf-8").splitlines()[len(computed) :]
     assert all(line.startswith("bad\t") for line in again)  # only the failed case is tried again
     assert {p.name: (p / "prediction.json").stat().st_mtime_ns for p in (folder / "cases").iterdir()} == done
 
@@ -168,7 +168,7 @@ def test_merge_refuses_missing_and_duplicated_cases(cohort, tmp_path, capsys):
     assert f"{len(missing)} case(s)" in err and "no row" in err and all(case in err for case in missing)
 
     _run_shards(manifest, model, out_dir, 2, [1])
-    taken = (shard_folder(out_dir, 0, 2) / "predictions.csv").read_text().splitlines()[1]
+    taken = (shard_folder(out_dir, 0, 2) / "predictions.csv").read_text(encoding="utf-8").splitlines()[1]
     with open(shard_folder(out_dir, 1, 2) / "predictions.csv", "a") as handle:
         handle.write(taken + "\n")  # a case predicted in two shards
     err = _merge_refused(manifest, out_dir, capsys)
@@ -192,9 +192,14 @@ def test_workers_and_the_scheme_give_the_same_predictions_as_one_process(cohort,
         out_dir = tmp_path / f"workers_{workers}"
         predict_cohort(manifest, out_dir, model, "cpu", workers=workers, scheme="st_gallen_2011")
         runs[workers] = out_dir
-    assert (runs[1] / "predictions.csv").read_text() == (runs[2] / "predictions.csv").read_text()
+    assert (runs[1] / "predictions.csv").read_text(encoding="utf-8") == (
+        runs[2] / "predictions.csv"
+    ).read_text(encoding="utf-8")
     for case in ("c0", "c1", "c2", "c3"):
-        one, two = (json.loads((runs[n] / "cases" / case / "prediction.json").read_text()) for n in (1, 2))
+        one, two = (
+            json.loads((runs[n] / "cases" / case / "prediction.json").read_text(encoding="utf-8"))
+            for n in (1, 2)
+        )
         one.pop("timings_s"), two.pop("timings_s")
         assert one == two and one["subtype"]["scheme"] == "st_gallen_2011"
         for name in one["maps"]["files"].values():

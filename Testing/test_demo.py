@@ -27,9 +27,9 @@ def test_demo_writes_a_complete_report_and_says_it_is_a_demonstration(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"Report: {out / 'report.html'}" in done.stdout
     assert "DEMONSTRATION model trained on synthetic phantoms" in done.stdout
-    summary = json.loads((out / "prediction.json").read_text())
+    summary = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
     assert summary["model"]["demonstration"] is True
-    report = (out / "report.html").read_text()
+    report = (out / "report.html").read_text(encoding="utf-8")
     assert "DEMONSTRATION MODEL" in report
     # The model card's held-out figures appear as a table, e.g. the test ER AUC with its CI.
     test_er = load_model_package("demo").metadata["metrics"]["test"]["er"]

@@ -87,7 +87,7 @@ def test_layout_and_metadata_follow_a_monai_bundle(tmp_path):
     _network, folder = save(tmp_path / "model")
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert files == ["LICENSE", "configs/metadata.json", "docs/README.md", "models/model.safetensors"]
-    bundle = json.loads((folder / "configs/metadata.json").read_text())
+    bundle = json.loads((folder / "configs/metadata.json").read_text(encoding="utf-8"))
     for key in (
         "version",
         "monai_version",
@@ -145,7 +145,7 @@ def test_tampered_weights_are_refused(tmp_path):
 def test_weights_of_another_architecture_are_refused(tmp_path):
     _network, folder = save(tmp_path / "model")
     metadata_path = folder / "configs/metadata.json"
-    bundle = json.loads(metadata_path.read_text())
+    bundle = json.loads(metadata_path.read_text(encoding="utf-8"))
     bundle["breast_subtype"]["network"]["widths"] = [8, 16, 32, 32]
     metadata_path.write_text(json.dumps(bundle))
     with pytest.raises(ModelPackageError, match="do not fit its network configuration"):
@@ -171,7 +171,7 @@ def test_incomplete_packages_are_refused(tmp_path, damage, message):
 def test_an_invalid_config_in_a_package_is_refused(tmp_path):
     _network, folder = save(tmp_path / "model")
     metadata_path = folder / "configs/metadata.json"
-    bundle = json.loads(metadata_path.read_text())
+    bundle = json.loads(metadata_path.read_text(encoding="utf-8"))
     bundle["breast_subtype"]["preprocessing"]["rim_mm"] = -1
     metadata_path.write_text(json.dumps(bundle))
     with pytest.raises(ModelPackageError, match="rim_mm"):

@@ -313,8 +313,10 @@ DEFAULT_COHORT_CASES = [  # size, spacing, flipped z, image sum, tumour voxels
 
 def test_the_default_cohort_is_what_it_was_before_the_variations(tmp_path):
     manifest = write_phantom_cohort(tmp_path / "c", 4, seed=11, **SMALL)
-    lines = (manifest.parent / "truth.csv").read_text().splitlines()
-    text = manifest.read_text() + "".join(",".join(line.split(",")[:13]) + "\n" for line in lines)
+    lines = (manifest.parent / "truth.csv").read_text(encoding="utf-8").splitlines()
+    text = manifest.read_text(encoding="utf-8") + "".join(
+        ",".join(line.split(",")[:13]) + "\n" for line in lines
+    )
     assert hashlib.sha256(text.encode()).hexdigest() == DEFAULT_COHORT_SHA256
     for i, (size, spacing, flipped, total, tumour) in enumerate(DEFAULT_COHORT_CASES):
         image = sitk.ReadImage(str(manifest.parent / "images" / f"phantom_{i:04d}.nii.gz"))

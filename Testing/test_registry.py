@@ -167,9 +167,11 @@ def test_the_registry_is_one_file_shipped_as_package_data():
 
     root = registry.PACKAGE_DIR.parent
     relative = registry.SHIPPED_REGISTRY.relative_to(registry.PACKAGE_DIR).as_posix()
-    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]
     assert any(fnmatch.fnmatch(relative, p.removeprefix("**/")) for p in patterns["BreastSubtypeLib"])
-    assert relative in (registry.PACKAGE_DIR / "CMakeLists.txt").read_text()
+    assert relative in (registry.PACKAGE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     assert not (root / "Resources" / "Models.json").exists()  # no second copy to drift
 
 

@@ -103,7 +103,7 @@ def test_the_launcher_configuration_starts_one_guarded_session_per_browser(tmp_p
     ]
     args += ["--public-origin", "https://radiology.example", "--allow-host", "radiology.example"]
     assert main(args) == 0
-    config = json.loads((tmp_path / "launcher.json").read_text())
+    config = json.loads((tmp_path / "launcher.json").read_text(encoding="utf-8"))
     command = config["apps"]["trame"]["cmd"]
     # The launcher's own per-session port and secret; the page's origin is the launcher's.
     assert command[command.index("--port") + 1] == "${port}"

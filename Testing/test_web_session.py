@@ -79,7 +79,7 @@ def test_download_outside_the_case_folder_is_refused(session, tmp_path):
     (tmp_path / "secret.html").write_text("secret")
     (session.case_dir / "outputs").mkdir()
     (session.case_dir / "outputs" / "report.html").write_text("<html>")
-    assert session.resolve("outputs/report.html").read_text() == "<html>"
+    assert session.resolve("outputs/report.html").read_text(encoding="utf-8") == "<html>"
     for name in ("../../secret.html", str(tmp_path / "secret.html"), "outputs/../../../secret.html"):
         with pytest.raises(BadInputError, match="No such file in this session"):
             session.resolve(name)

@@ -54,7 +54,8 @@ def run_cohort(manifest: Path, out_dir: Path, workers: int, model: str) -> dict:
     with open(out_dir / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     compute = [
-        float(line.split("\t")[2].rstrip("s")) for line in (out_dir / "run.log").read_text().splitlines()
+        float(line.split("\t")[2].rstrip("s"))
+        for line in (out_dir / "run.log").read_text(encoding="utf-8").splitlines()
     ]
     return {
         "seconds": seconds,
@@ -63,7 +64,7 @@ def run_cohort(manifest: Path, out_dir: Path, workers: int, model: str) -> dict:
         "median_case_seconds_on_its_worker": statistics.median(compute),
         "peak_memory_mb_largest_process": peak_mb,
         "cpu_s": cpu_s,
-        "predictions": (out_dir / "predictions.csv").read_text(),
+        "predictions": (out_dir / "predictions.csv").read_text(encoding="utf-8"),
     }
 
 

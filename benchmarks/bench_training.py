@@ -51,7 +51,7 @@ def main() -> int:
         if args.threads:
             command += ["--threads", str(args.threads)]
         seconds, peak_mb, cpu_s = timed_child(command)
-        metrics = json.loads((Path(scratch) / "run" / "metrics.json").read_text())
+        metrics = json.loads((Path(scratch) / "run" / "metrics.json").read_text(encoding="utf-8"))
     results = {
         "cases": args.cases,
         "training_cases": metrics["data"]["train"]["cases"],

@@ -17,6 +17,10 @@ from BreastSubtypeLib.reports import margin_section
 
 COLUMNS = ("Finding", "Value", "Threshold", "Call")
 EVIDENCE_COLUMNS = ("Call", "Margin number", "Value", "Evidence")
+# Field names of result_rows()'s and evidence_rows()' items -> column header, for front ends that
+# address cells by name (the web app's tables).
+RESULT_HEADERS = dict(zip(("finding", "value", "threshold", "call"), COLUMNS, strict=True))
+EVIDENCE_HEADERS = dict(zip(margin_section.EvidenceRow._fields, EVIDENCE_COLUMNS, strict=True))
 EVIDENCE_ATTRIBUTE = "BreastSubtype.MarginEvidence"
 RECEPTORS = (("er", "ER"), ("pr", "PR"), ("her2", "HER2"))
 DEMONSTRATION_WARNING = "Demonstration model trained on synthetic phantoms: not for clinical use."

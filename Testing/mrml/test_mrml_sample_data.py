@@ -76,7 +76,7 @@ def _terminology_logic():
 
 
 def test_terminology_file_defines_the_segments_codes_and_colours():
-    doc = json.loads(terminology.terminology_file().read_text())
+    doc = json.loads(terminology.terminology_file().read_text(encoding="utf-8"))
     assert doc["SegmentationCategoryTypeContextName"] == segments.TERMINOLOGY_CONTEXT
     (category,) = doc["SegmentationCodes"]["Category"]
     (neoplasm,) = category["Type"]

@@ -40,7 +40,7 @@ def test_requirements_are_minimal_and_never_name_slicer_s_own_packages():
 
 
 def test_torch_minimum_is_the_lib_s_own():
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     torch = next(
         Requirement(r) for r in pyproject["project"]["dependencies"] if Requirement(r).name == "torch"
     )

@@ -121,7 +121,9 @@ def test_slicer_finds_widget_logic_and_test_classes_in_the_module_file():
         source = MODULE_DIR.joinpath(*imported.module.split(".")).with_suffix(".py")
         defined = _top_level_names(ast.parse(source.read_text(encoding="utf-8")))[f"BreastSubtype{suffix}"]
         assert isinstance(defined, ast.ClassDef) and base in _base_names(defined)
-    test_class = _top_level_names(ast.parse((MODULE_DIR / "BreastSubtypeModuleLib/selftest.py").read_text()))
+    test_class = _top_level_names(
+        ast.parse((MODULE_DIR / "BreastSubtypeModuleLib/selftest.py").read_text(encoding="utf-8"))
+    )
     methods = [n.name for n in test_class["BreastSubtypeTest"].body if isinstance(n, ast.FunctionDef)]
     assert "runTest" in methods and any(m.startswith("test_") for m in methods)  # unittest loader and Slicer
 
@@ -180,10 +182,9 @@ def test_resources_are_found_in_both_routes(route, tmp_path):
     from BreastSubtypeModuleLib import paths, sampledata, terminology
 
     module_dir = MODULE_DIR if route == "developer" else _installed_tree(tmp_path)
-    assert (
-        paths.resource("requirements.txt", module_dir).read_text()
-        == (ROOT / "Resources/requirements.txt").read_text()
-    )
+    assert paths.resource("requirements.txt", module_dir).read_text(encoding="utf-8") == (
+        ROOT / "Resources/requirements.txt"
+    ).read_text(encoding="utf-8")
     assert paths.resource(terminology.FILE, module_dir).is_file()
     assert paths.resource("UI/BreastSubtype.ui", module_dir).is_file()  # resourcePath("UI/...") in Slicer
     for sample in sampledata.FILES:
@@ -194,13 +195,13 @@ def test_self_test_and_generic_tests_are_registered_with_ctest():
     commands = cmake_commands(MODULE_DIR / "CMakeLists.txt")
     build = next(args for name, args in commands if name == "slicermacrobuildscriptedmodule")
     assert "WITH_GENERIC_TESTS" in build and "WITH_SUBDIR" not in build
-    text = re.sub(r"#[^\n]*", "", (MODULE_DIR / "CMakeLists.txt").read_text())
+    text = re.sub(r"#[^\n]*", "", (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8"))
     assert re.search(
         r"if\(BUILD_TESTING\)\s*slicer_add_python_unittest\(SCRIPT \$\{MODULE_NAME\}\.py\)\s*endif\(\)", text
     )
 
 
 def test_root_license_is_the_projects_apache_licence():
-    text = (ROOT / "LICENSE").read_text()
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in text and "Version 2.0, January 2004" in text
-    assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text()
+    assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")

@@ -92,10 +92,10 @@ def test_cancel_kills_the_interpreter_a_launcher_started(tmp_path):
     process = BackgroundProcess()
     process.start([sys.executable, "-c", launcher])
     deadline = time.monotonic() + 20
-    while not pid_file.exists() or not pid_file.read_text():
+    while not pid_file.exists() or not pid_file.read_text(encoding="utf-8"):
         assert time.monotonic() < deadline, "the interpreter did not start"
         time.sleep(0.05)
-    interpreter_pid = int(pid_file.read_text())
+    interpreter_pid = int(pid_file.read_text(encoding="utf-8"))
     assert _alive(interpreter_pid)
     process.cancel()
     deadline = time.monotonic() + 10

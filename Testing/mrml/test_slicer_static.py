@@ -298,7 +298,9 @@ def test_mrml_logic_uses_no_qt_ctk_or_application(path):
 def test_only_slicer_5_10_util_functions_are_called():
     known = {
         line.strip()
-        for line in (Path(__file__).parent / "slicer_5_10_util_names.txt").read_text().splitlines()
+        for line in (Path(__file__).parent / "slicer_5_10_util_names.txt")
+        .read_text(encoding="utf-8")
+        .splitlines()
         if line.strip() and not line.startswith("#")
     }
     used = set()
@@ -330,7 +332,9 @@ def test_dependency_installer_asks_once_and_never_replaces_torch():
     assert "installTorch(askConfirmation=False" in source  # PyTorch Utils would ask a second time
     assert "import slicer.packaging" in source and "getattr(slicer, 'packaging'" not in source
     assert "prompt_install=False" in source and "constraints=constraints" in source
-    assert '["-c", str(constraints)' in (PACKAGE / "dependencies.py").read_text()  # the 5.10 fallback too
+    assert '["-c", str(constraints)' in (PACKAGE / "dependencies.py").read_text(
+        encoding="utf-8"
+    )  # the 5.10 fallback too
     widget = ast.unparse(_parse(WIDGET))
     assert "confirmOkCancelDisplay" not in widget.replace(
         "dependencies.ensure(action, slicer.util.confirmOkCancelDisplay", ""
@@ -361,7 +365,7 @@ def test_self_test_sets_up_and_never_blocks_the_gui():
 
 def test_reload_uses_dependency_order():
     assert "reloading.reload_packages()" in ast.unparse(_methods(WIDGET)["onReload"])
-    assert "import imp\n" not in "".join(p.read_text() for p in MODULE_FILES)
+    assert "import imp\n" not in "".join(p.read_text(encoding="utf-8") for p in MODULE_FILES)
 
 
 def test_startup_registers_sample_data_and_terminology():
@@ -380,7 +384,7 @@ def test_cmake_lists_every_file_it_must_install(target):
 
 
 def test_extension_cmake_is_a_slicer_extension_without_the_training_package():
-    text = (ROOT / "CMakeLists.txt").read_text()
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
                 "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS"):  # fmt: skip
         assert f"set({key} " in text
@@ -392,8 +396,8 @@ def test_extension_cmake_is_a_slicer_extension_without_the_training_package():
 
 
 def test_extension_catalog_entry_matches_the_cmake_metadata():
-    entry = json.loads((ROOT / "Resources/ExtensionCatalog/BreastSubtype.json").read_text())
-    text = (ROOT / "CMakeLists.txt").read_text()
+    entry = json.loads((ROOT / "Resources/ExtensionCatalog/BreastSubtype.json").read_text(encoding="utf-8"))
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     assert entry["build_dependencies"] == ["PyTorch"]
     assert f'set(EXTENSION_CATEGORY "{entry["category"]}")' in text
     assert entry["scm_url"].endswith(".git")

@@ -22,6 +22,7 @@ import yaml
 
 from BreastSubtypeLib.errors import BadInputError
 from BreastSubtypeLib.model.config import ABLATIONS, NetworkConfig, PreprocessingConfig
+from BreastSubtypeTraining.losses import KI67_LOSSES
 from BreastSubtypeLib.subtype import DEFAULT_SCHEME, SCHEMES
 from BreastSubtypeLib.tasks import LABELS, TASK_OUTPUT_KEYS
 
@@ -96,6 +97,8 @@ class TrainingConfig:
             problems.append("learning_rate must be positive")
         if config.schedule not in ("onecycle", "cosine"):
             problems.append(f"schedule must be onecycle or cosine, got {config.schedule!r}")
+        if config.ki67_loss not in KI67_LOSSES:
+            problems.append(f"ki67_loss must be one of {', '.join(KI67_LOSSES)}, got {config.ki67_loss!r}")
         if config.selection not in ("last", "best"):
             problems.append(f"selection must be last or best, got {config.selection!r}")
         if config.monitor not in ("mean_auc", "loss"):

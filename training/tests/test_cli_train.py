@@ -94,7 +94,7 @@ def test_fit_evaluate_export_exit_0(tmp_path, capsys, phantom_cohort):
         ]
     )
     assert code == 0
-    result = json.loads((evaluation / "metrics.json").read_text())
+    result = json.loads((evaluation / "metrics.json").read_text(encoding="utf-8"))
     assert result["n_cases"] == 12
     # The phantom cohort has truth.csv beside its manifest: the ceiling is reported next to the model.
     if (phantom_cohort.parent / "truth.csv").is_file():
@@ -119,23 +119,27 @@ def test_cv_and_ablate_write_their_tables(tmp_path, capsys, phantom_cohort):
         cache,
     ]
     assert main(["cv", "--out", str(cv_dir), "--k", "2", *args]) == 0
-    summary = json.loads((cv_dir / "cv_summary.json").read_text())
+    summary = json.loads((cv_dir / "cv_summary.json").read_text(encoding="utf-8"))
     assert summary["folds"] == 2 and len(summary["per_fold"]) == 2
     # Out-of-fold predictions cover every case exactly once.
     tested = [
         line.split(",")[0]
         for f in (0, 1)
-        for line in (cv_dir / f"fold_{f}" / "predictions_test.csv").read_text().splitlines()[1:]
+        for line in (cv_dir / f"fold_{f}" / "predictions_test.csv")
+        .read_text(encoding="utf-8")
+        .splitlines()[1:]
     ]
     assert len(tested) == 12 and len(set(tested)) == 12
     ablation_dir = tmp_path / "ablation"
     assert main(["ablate", "--out", str(ablation_dir), "--variants", "full,no_peritumoral", *args]) == 0
-    table = (ablation_dir / "ablation.md").read_text()
+    table = (ablation_dir / "ablation.md").read_text(encoding="utf-8")
     assert "`full`" in table and "`no_peritumoral`" in table and "achievable" in table
-    header = (ablation_dir / "ablation.csv").read_text().splitlines()[0]
+    header = (ablation_dir / "ablation.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header.startswith("variant,description,auc_er,ci_low_er,ci_high_er")
     # Both variants were tested on the same cases.
-    full = json.loads((ablation_dir / "full" / "config.json").read_text())["splits"]
-    other = json.loads((ablation_dir / "no_peritumoral" / "config.json").read_text())["splits"]
+    full = json.loads((ablation_dir / "full" / "config.json").read_text(encoding="utf-8"))["splits"]
+    other = json.loads((ablation_dir / "no_peritumoral" / "config.json").read_text(encoding="utf-8"))[
+        "splits"
+    ]
     assert full == other
     assert main(["ablate", "--out", str(ablation_dir), "--variants", "full,no_such_variant", *args]) == 2

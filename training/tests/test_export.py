@@ -27,7 +27,7 @@ def test_export_then_load_gives_identical_outputs(one_epoch_run, tmp_path):
         one_epoch_run, tmp_path / "pkg", model_id="tiny", version="9.9.9", reproduce="make it"
     )
     loaded = load_model_package(package)
-    config = json.loads((one_epoch_run / "config.json").read_text())
+    config = json.loads((one_epoch_run / "config.json").read_text(encoding="utf-8"))
     reference = SpatialMultiTaskNet(NetworkConfig.from_dict(config["network"]))
     tensors = load_file(str(one_epoch_run / "checkpoints" / "best.safetensors"))
     reference.load_state_dict(
@@ -58,11 +58,11 @@ def test_package_metadata_carries_thresholds_metrics_and_card(one_epoch_run, tmp
     )
     ours = load_model_package(package).metadata
     ours = ours.get("breast_subtype", ours)
-    run_metrics = json.loads((one_epoch_run / "metrics.json").read_text())
+    run_metrics = json.loads((one_epoch_run / "metrics.json").read_text(encoding="utf-8"))
     assert ours["id"] == "tiny" and ours["demonstration"] is True
     assert ours["thresholds"] == pytest.approx(run_metrics["thresholds"])
     assert ours["metrics"]["val"]["er"]["threshold"] == pytest.approx(run_metrics["thresholds"]["er"])
-    card = (package / "docs" / "README.md").read_text()
+    card = (package / "docs" / "README.md").read_text(encoding="utf-8")
     assert "DEMONSTRATION MODEL" in card and "make it" in card and "| ER |" in card
     assert card.index("## External phantoms") < card.index("## Changelog")
 

@@ -25,21 +25,21 @@ def test_fit_writes_run_folder_and_loadable_package(tiny_run):
     for name in ("config.json", "metrics.json", "predictions_val.csv", "checkpoints/best.safetensors"):
         assert (out / name).is_file(), name
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["epochs_run"] == 2 and 1 <= metrics["best_epoch"] <= 2
     assert set(metrics["thresholds"]) == {"er", "pr", "her2"}
     loaded = load_model_package(out / "model")
     ours = loaded.metadata.get("breast_subtype", loaded.metadata)
     assert ours["demonstration"] is True
     assert ours["thresholds"] == pytest.approx(metrics["thresholds"])
-    card = (out / "model" / "docs" / "README.md").read_text()
+    card = (out / "model" / "docs" / "README.md").read_text(encoding="utf-8")
     assert "NOT FOR CLINICAL USE" in card
 
 
 def test_predictions_csv_lists_every_validation_case_with_probabilities(tiny_run):
     out, _ = tiny_run
-    config = json.loads((out / "config.json").read_text())
-    lines = (out / "predictions_val.csv").read_text().splitlines()
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    lines = (out / "predictions_val.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("case_id,split,er,p_er")
     assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(config["splits"]["val"])
     probabilities = np.array([float(line.split(",")[3]) for line in lines[1:]])
@@ -65,11 +65,11 @@ def test_resume_continues_at_the_next_epoch_and_matches_uninterrupted_run(tmp_pa
             device="cpu",
             progress=interrupt_after_first_epoch,
         )
-    assert json.loads((part / "checkpoints" / "state.json").read_text())["epoch"] == 1
+    assert json.loads((part / "checkpoints" / "state.json").read_text(encoding="utf-8"))["epoch"] == 1
     with pytest.raises(Exception, match="already holds a training run"):
         fit(phantom_rows, part, tiny_config(cache_dir=cache), device="cpu")
     second = fit(phantom_rows, part, tiny_config(cache_dir=cache), device="cpu", resume=True)
-    state = json.loads((part / "checkpoints" / "state.json").read_text())
+    state = json.loads((part / "checkpoints" / "state.json").read_text(encoding="utf-8"))
     assert second.epochs_run == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
     # Same seed per epoch and the same step-based schedule: resumed weights equal uninterrupted ones.
     resumed = load_file(str(part / "checkpoints" / "last.safetensors"))

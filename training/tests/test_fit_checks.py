@@ -117,5 +117,5 @@ def test_a_failure_after_training_keeps_the_weights_and_resume_finishes_without_
     blocker.rmdir()
     result = fit(phantom_rows, out, config, device="cpu", resume=True)
     assert (out / "checkpoints" / "best.safetensors").read_bytes() == best
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert [entry["epoch"] for entry in metrics["history"]] == [1] and result.epochs_run == 1

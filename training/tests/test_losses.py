@@ -45,6 +45,8 @@ def test_ki67_is_scaled_to_fraction_and_mse_matches_hand_value():
     assert total.item() == pytest.approx(0.1**2)
     huber = MultiTaskLoss(tasks=("ki67_percent",), huber_delta=0.05)(outputs, labels)[0]
     assert huber.item() == pytest.approx(0.05 * (0.1 - 0.5 * 0.05))  # linear beyond delta
+    l1 = MultiTaskLoss(tasks=("ki67_percent",), ki67_loss="l1", ki67_scale_percent=4.0)(outputs, labels)[0]
+    assert l1.item() == pytest.approx(10.0 / 4.0)  # |30 - 20| points in units of 4 points
 
 
 def test_task_weights_and_single_task_mode():
