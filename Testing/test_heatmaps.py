@@ -42,9 +42,9 @@ def test_attention_is_drawn_only_on_the_rois(predictions):
 
 def test_gradcam_explains_every_call_near_the_lesion_or_says_it_is_empty(predictions):
     """Issue 10's target: >= 60 % of EVERY map's mass within 10 mm of the ROIs. Demonstration model
-    0.7.0 pools its global descriptor over the ROIs and keeps 66-78 % at least on the 12-phantom
-    benchmark; here one map of 40 keeps 58 % (a 21 mm lesion: the convolutions' own reach), so the
-    floor asserted is 50 %, which model 0.6.0 (pooling over the whole crop) fails with 45 %."""
+    0.7.1 (Grad-CAM on the extractor's stage 0) keeps at least 69.8 % here; the same weights with
+    Grad-CAM on stage 1 (0.7.0) fail it with 57.7 % (a 21 mm lesion), and 0.6.0, whose global
+    descriptor pooled the whole crop, with 45 %."""
     shares: dict[str, list[float]] = {}
     for result in predictions:
         distance = distance_from_rois_mm(result.roi.labelmap)
@@ -55,7 +55,7 @@ def test_gradcam_explains_every_call_near_the_lesion_or_says_it_is_empty(predict
             if notes[name]["empty"]:
                 assert share is None, name
                 continue
-            assert share is not None and share >= 0.5, (name, share)
+            assert share is not None and share >= 0.6, (name, share)
             shares.setdefault(name, []).append(share)
             call = "positive" if task != "ki67" else "high Ki-67"
             positive = getattr(result, task)["positive"] if task != "ki67" else result.ki67_percent >= 20

@@ -18,8 +18,10 @@ first-order share of the target, so tissue the output does not depend on stays d
 (demo model 0.5.0, ``benchmarks/heatmap_shares.py``) this raised the worst single map's mass within
 10 mm of the ROIs from 26-44 % to 42-63 %; the rest came from the global descriptor, pooled over the
 whole crop. Recipe 5 pools it over the cells the ROIs occupy (``NetworkConfig.global_pool``), and
-demo model 0.7.0 keeps 66-78 % at least; what remains outside is the convolutions' own reach around
-large lesions. The shares are rectified, upsampled to the crop and scaled to [0, 1]. A map with no
+the maps are computed on the extractor's finest stage (``NetworkConfig.cam_stage`` 0, cells of 2
+crop voxels): on stage 1 the upsampled 4-voxel cells of a large lesion's zoomed-out crop spread up to
+42 % of a map beyond 10 mm; on stage 0 demo model 0.7.1 keeps at least 80 % on the 12 phantoms and
+69 % on 60. The shares are rectified, upsampled to the crop and scaled to [0, 1]. A map with no
 positive evidence anywhere stays all zeros and is reported as empty (``explanation_notes``), never
 silently drawn as nothing.
 

@@ -23,8 +23,8 @@ Ki-67 is ``100 · sigmoid(z)``: a percentage is bounded to [0, 100], so the outp
 impossible value (softplus could exceed 100), and the MSE on the percent scale stays well-behaved.
 Its bias starts at 20 % (near the cohort median) so early training is not spent moving the offset.
 
-Grad-CAM: ``network.cam_layer_name`` names the last shared feature layer
-(``"branches.shared.extractor.stage3"`` for the default, shared configuration); with per-task
+Grad-CAM: ``network.cam_layer_name`` names the shared feature layer it is computed on
+(``"branches.shared.extractor.stage0"`` for the default, ``NetworkConfig.cam_stage``); with per-task
 extractors ``network.cam_layer_names[task]`` gives each task's layer and ``network.cam_layer(task)``
 returns the module. Every task's output depends on that layer (through global pooling and the
 coarsest attention scale), so its gradient is defined for each task. The global descriptor is pooled

@@ -23,6 +23,7 @@ from BreastSubtypeLib.subtype import SCHEMES
 from BreastSubtypeLib.tasks import RECEPTORS, TASK_TITLES
 from BreastSubtypeTraining.checkpoints import load_network_weights
 from BreastSubtypeTraining.config import TrainingConfig
+from BreastSubtypeTraining.losses import KI67_LOSS_WORDS
 
 DEMONSTRATION_WARNING = (
     "**DEMONSTRATION MODEL — NOT FOR CLINICAL USE.** It was trained on synthetic phantoms made by "
@@ -142,7 +143,8 @@ def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = N
             else f"best epoch {training.get('best_epoch')} (early stopping on validation {training.get('monitor')})"
         )
         + f"; {training.get('training_seconds')} s. Loss: masked BCE for ER/PR/HER2 plus "
-        f"{training.get('ki67_loss')} for Ki-67 (missing labels contribute nothing).",
+        f"{KI67_LOSS_WORDS.get(training.get('ki67_loss'), training.get('ki67_loss'))} for Ki-67 "
+        "(missing labels contribute nothing).",
     ]
     if ours.get("reproduce"):
         parts += ["", "Reproduce:", "", "```", ours["reproduce"], "```"]

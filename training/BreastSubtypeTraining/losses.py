@@ -29,7 +29,14 @@ from BreastSubtypeLib.tasks import KI67_KEY, LABELS
 # Ki-67 is regressed as a fraction (percent / 100) so its loss has the same order of magnitude as
 # the binary cross-entropies and the task weights stay interpretable.
 KI67_SCALE = 100.0
-KI67_LOSSES = ("huber", "mse", "l1")
+KI67_LOSSES = ("huber", "mse", "l1", "log")
+# How a model card names each (export.py).
+KI67_LOSS_WORDS = {
+    "huber": "a Huber loss on the percent scale",
+    "mse": "the squared error on the percent scale",
+    "l1": "the absolute error on the percent scale",
+    "log": "a Huber loss on log(1 + Ki-67 %)",
+}
 
 
 class MultiTaskLoss(nn.Module):
@@ -44,7 +51,10 @@ class MultiTaskLoss(nn.Module):
     ``huber_delta`` 1: a Ki-67 error of one SD then weighs like a confident receptor mistake, where
     fractions gave Ki-67 a gradient ~30 times smaller than a receptor's. ``"l1"`` is the absolute
     error in the same units: it is minimised by the conditional median rather than the mean, which
-    is what the reported mean absolute error rewards when Ki-67 is skewed.
+    is what the reported mean absolute error rewards when Ki-67 is skewed. ``"log"`` is the Huber
+    loss on ``log(1 + Ki-67 %)`` in units of ``ki67_log_scale`` (training: the SD of the training
+    labels on that scale): relative errors, so a 4 % tumour called 10 % costs what 40 % called
+    100 % would, where the percent scale lets low values drift toward the cohort mean.
     """
 
     def __init__(
@@ -56,6 +66,7 @@ class MultiTaskLoss(nn.Module):
         ki67_loss: str = "huber",
         huber_delta: float = 0.1,
         ki67_scale_percent: float = KI67_SCALE,
+        ki67_log_scale: float = 1.0,
     ) -> None:
         super().__init__()
         unknown = [task for task in tasks if task not in LABELS]
@@ -69,6 +80,9 @@ class MultiTaskLoss(nn.Module):
         if not ki67_scale_percent > 0:
             raise ValueError(f"ki67_scale_percent must be positive, got {ki67_scale_percent!r}")
         self.ki67_scale_percent = float(ki67_scale_percent)
+        if not ki67_log_scale > 0:
+            raise ValueError(f"ki67_log_scale must be positive, got {ki67_log_scale!r}")
+        self.ki67_log_scale = float(ki67_log_scale)
         self.huber_delta = float(huber_delta)
         self.uncertainty_weighting = bool(uncertainty_weighting)
         # s_t = log(sigma_t^2); starting at 0 means weight 1, i.e. the unweighted sum.
@@ -86,7 +100,16 @@ class MultiTaskLoss(nn.Module):
         if task == KI67_KEY:
             scaled_prediction = prediction / self.ki67_scale_percent
             scaled_target = safe_target / self.ki67_scale_percent
-            if self.ki67_loss == "mse":
+            if self.ki67_loss == "log":
+                # log1p: smooth at 0 % (no clamp that would stop the gradient), relative above ~5 %.
+                error = torch.log1p(prediction.clamp_min(0.0)) - torch.log1p(safe_target.clamp_min(0.0))
+                elementwise = F.huber_loss(
+                    error / self.ki67_log_scale,
+                    torch.zeros_like(error),
+                    reduction="none",
+                    delta=self.huber_delta,
+                )
+            elif self.ki67_loss == "mse":
                 elementwise = F.mse_loss(scaled_prediction, scaled_target, reduction="none")
             elif self.ki67_loss == "l1":
                 elementwise = F.l1_loss(scaled_prediction, scaled_target, reduction="none")

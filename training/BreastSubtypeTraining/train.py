@@ -244,12 +244,21 @@ def prepare_data(run: Run, rows: Sequence) -> RunData:
 
 
 def ki67_loss_scale(rows: Sequence) -> dict:
-    """Loss settings that standardise Ki-67 on these (training) rows: errors in SDs of their labels,
-    Huber delta one SD. Fewer than two labels (a cohort without Ki-67) falls back to 15 points."""
+    """Loss settings that standardise Ki-67 on these (training) rows: errors in SDs of their labels
+    (in percent, and of log(1 + percent) for the log loss), Huber delta one SD. Fewer than two labels
+    (a cohort without Ki-67) fall back to 15 points and 1 log unit."""
     values = [row.ki67_percent for row in rows if row.ki67_percent is not None]
-    mean = sum(values) / len(values) if values else 0.0
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return {"ki67_scale_percent": max(sd, 1.0) if len(values) > 1 else 15.0, "huber_delta": 1.0}
+    logs = [math.log1p(max(v, 0.0)) for v in values]
+    return {
+        "ki67_scale_percent": max(_sd(values), 1.0) if len(values) > 1 else 15.0,
+        "ki67_log_scale": max(_sd(logs), 0.05) if len(values) > 1 else 1.0,
+        "huber_delta": 1.0,
+    }
+
+
+def _sd(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def build_model(run: Run, data: RunData) -> Model:

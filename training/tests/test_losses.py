@@ -85,3 +85,14 @@ def test_uncertainty_weighting_skips_regulariser_of_unlabelled_task():
         loss.log_variances.fill_(1.5)
     total, _ = loss(outputs, {"er": nan, "pr": nan, "her2": nan, "ki67_percent": nan})
     assert total.item() == 0.0 and not math.isnan(total.item())
+
+
+def test_log_ki67_loss_weighs_relative_errors():
+    """log(1 + Ki-67 %) in units of ki67_log_scale: 3 % called 7 % costs what 39 % called 79 % does
+    (both a factor of 2 on 1 + percent); on the percent scale the second costs 10 times more."""
+    loss = MultiTaskLoss(tasks=("ki67_percent",), ki67_loss="log", ki67_log_scale=0.5, huber_delta=10.0)
+    low = loss({"ki67_percent": torch.tensor([7.0])}, {"ki67_percent": torch.tensor([3.0])})[0]
+    high = loss({"ki67_percent": torch.tensor([79.0])}, {"ki67_percent": torch.tensor([39.0])})[0]
+    expected = 0.5 * (math.log(2.0) / 0.5) ** 2  # quadratic within delta
+    assert low.item() == pytest.approx(expected, rel=1e-5)
+    assert high.item() == pytest.approx(expected, rel=1e-5)
