@@ -167,6 +167,28 @@ def test_shared_configuration_names_its_cam_layer():
     assert set(net.cam_layer_names.values()) == {net.cam_layer_name}
 
 
+def test_a_cam_stage_is_accepted_exactly_when_every_output_depends_on_it():
+    """Without global features and with attention at stages 1 and 2, the heads read stages 0-2
+    (stage 0 through the convolutions): each is a valid Grad-CAM layer with a non-zero gradient for
+    every task, and stage 3, which nothing reads, is refused."""
+    base = {**NetworkConfig().to_dict(), "global_features": False, "attention_scales": [1, 2]}
+    x, scalars = make_batch(batch=1)
+    for stage in (0, 1, 2):
+        torch.manual_seed(0)
+        net = SpatialMultiTaskNet(NetworkConfig.from_dict({**base, "cam_stage": stage})).eval()
+        captured: dict[str, torch.Tensor] = {}
+        handle = net.cam_layer("er").register_forward_hook(
+            lambda _m, _i, out, store=captured: store.update(a=out)
+        )
+        out = net(x, scalars)
+        handle.remove()
+        for key in ("er", "pr", "her2", "ki67_percent"):
+            (gradient,) = torch.autograd.grad(out[key].sum(), captured["a"], retain_graph=True)
+            assert gradient.abs().sum() > 0, (stage, key)
+    with pytest.raises(ConfigError, match=r"cam_stage must be a stage index in 0\.\.2"):
+        NetworkConfig.from_dict({**base, "cam_stage": 3})
+
+
 def test_eval_is_deterministic_and_independent_of_the_batch():
     torch.manual_seed(0)
     net = SpatialMultiTaskNet().eval()

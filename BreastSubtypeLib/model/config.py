@@ -240,14 +240,16 @@ class NetworkConfig(_JsonConfig):
             or self.fine_features < 0
         ):
             raise ConfigError(f"fine_features must be a non-negative integer, got {self.fine_features!r}.")
+        # The heads read the pooled attention scales and, with global features, the last stage; every
+        # stage up to the deepest one read feeds them through the convolutions, and none beyond it.
+        deepest_read = len(self.widths) - 1 if self.global_features else max(scales)
         if (
             isinstance(self.cam_stage, bool)
             or not isinstance(self.cam_stage, int)
-            or not 0 <= self.cam_stage < len(self.widths)
-            or (self.cam_stage < min(self.attention_scales) and not self.global_features)
+            or not 0 <= self.cam_stage <= deepest_read
         ):
             raise ConfigError(
-                f"cam_stage must be a stage index in 0..{len(self.widths) - 1} that the heads depend on, "
+                f"cam_stage must be a stage index in 0..{deepest_read} that the heads depend on, "
                 f"got {self.cam_stage!r}."
             )
         factor = _positive_float("task_extractor_width_factor", self.task_extractor_width_factor)
