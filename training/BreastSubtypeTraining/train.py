@@ -37,6 +37,7 @@ import json
 import math
 import os
 import random
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -250,15 +251,10 @@ def ki67_loss_scale(rows: Sequence) -> dict:
     values = [row.ki67_percent for row in rows if row.ki67_percent is not None]
     logs = [math.log1p(max(v, 0.0)) for v in values]
     return {
-        "ki67_scale_percent": max(_sd(values), 1.0) if len(values) > 1 else 15.0,
-        "ki67_log_scale": max(_sd(logs), 0.05) if len(values) > 1 else 1.0,
+        "ki67_scale_percent": max(statistics.stdev(values), 1.0) if len(values) > 1 else 15.0,
+        "ki67_log_scale": max(statistics.stdev(logs), 0.05) if len(values) > 1 else 1.0,
         "huber_delta": 1.0,
     }
-
-
-def _sd(values: Sequence[float]) -> float:
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def build_model(run: Run, data: RunData) -> Model:

@@ -96,3 +96,11 @@ def test_log_ki67_loss_weighs_relative_errors():
     expected = 0.5 * (math.log(2.0) / 0.5) ** 2  # quadratic within delta
     assert low.item() == pytest.approx(expected, rel=1e-5)
     assert high.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_an_unknown_ki67_loss_is_refused_before_training():
+    from BreastSubtypeLib.errors import BadInputError
+    from BreastSubtypeTraining.config import TrainingConfig
+
+    with pytest.raises(BadInputError, match="ki67_loss must be one of huber, mse, l1, log, got 'cubic'"):
+        TrainingConfig.from_dict({"ki67_loss": "cubic"})
