@@ -208,6 +208,20 @@ def test_ki67_is_a_percentage():
     assert torch.allclose(ki67, torch.full_like(ki67, 20.0), atol=15.0)  # starts near the cohort median
 
 
+def test_each_logit_is_its_deep_path_plus_the_linear_read_of_the_scalars():
+    net = SpatialMultiTaskNet(NetworkConfig(scalar_skip=True)).eval()
+    x, scalars = make_batch()
+    with torch.no_grad():
+        for task in net.tasks:  # the linear path starts at zero; give it weights to see it added
+            net.scalar_skip[task].weight.normal_()
+        out = net(x, scalars)
+        standardised = net.scalar_norm(scalars)
+    for task, key in zip(net.tasks, TASK_KEYS):
+        logit = out["deep_logits"][task] + net.scalar_skip[task](standardised).squeeze(-1)
+        expected = 100.0 * torch.sigmoid(logit) if task == "ki67" else logit
+        assert torch.allclose(out[key], expected, atol=1e-5)
+
+
 def test_cost_at_the_default_input_is_a_few_gflops_and_a_few_million_parameters():
     side = PreprocessingConfig().crop_size_voxels
     net = SpatialMultiTaskNet().eval()

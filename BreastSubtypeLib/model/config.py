@@ -153,10 +153,11 @@ class NetworkConfig(_JsonConfig):
     region_concat: bool = False
     intensity_statistics: bool = False
     scalar_norm: bool = True
-    # A linear path from the standardised scalars to each logit (network.py). An experiment switch:
-    # on the development cohorts it changed no AUC by more than 0.005, and with recipe 5 on FINAL5
-    # (seed 0) it raised the Ki-67 error from 6.55 to 7.28 points.
-    scalar_skip: bool = False
+    # A linear path from the standardised scalars to each logit (network.py), on since recipe 6: with
+    # the Ki-67 deep path held small in training (TrainingConfig.deep_penalty) Ki-67 is read mainly
+    # linearly from the margin profile, which on the development cohorts beat the deep read
+    # (training/EVALUATION.md). Alone, without that penalty, it did not help Ki-67.
+    scalar_skip: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here

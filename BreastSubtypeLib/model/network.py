@@ -19,6 +19,11 @@ because the crop's voxels blur the 0-2 mm band where the peritumoral signal lies
 are standardised with the training cases' running mean and SD (``blocks.ScalarStandardiser``), and
 numbers that measure a region an ablation hides are hidden with it.
 
+Wide and deep (recipe 6): each logit is the deep path's (``out["deep_logits"]``) plus a linear read
+of the standardised numbers (``scalar_skip``). Training holds Ki-67's deep-path logit small
+(``TrainingConfig.deep_penalty``), so Ki-67 is read mainly linearly from the margin profile and size,
+which a few hundred cases estimate stably; the receptors keep their full deep path.
+
 Ki-67 is ``100 · sigmoid(z)``: a percentage is bounded to [0, 100], so the output can never be an
 impossible value (softplus could exceed 100), and the MSE on the percent scale stays well-behaved.
 Its bias starts at 20 % (near the cohort median) so early training is not spent moving the offset.
@@ -36,7 +41,7 @@ far from the lesion and Grad-CAM stays near it.
 >>> net = SpatialMultiTaskNet(NetworkConfig()).eval()
 >>> out = net(torch.zeros(1, 4, 64, 64, 64), torch.zeros(1, len(SCALAR_FEATURES)))
 >>> sorted(out)
-['attention', 'attention_fused', 'er', 'her2', 'ki67_percent', 'pr', 'roi_weights', 'roi_weights_per_task']
+['attention', 'attention_fused', 'deep_logits', 'er', 'her2', 'ki67_percent', 'pr', 'roi_weights', 'roi_weights_per_task']
 """
 
 from __future__ import annotations
@@ -174,7 +179,8 @@ class SpatialMultiTaskNet(nn.Module):
     ``forward(image_and_masks (B,4,D,H,W), scalars (B,n))`` returns a dict:
     ``"er"``, ``"pr"``, ``"her2"``: logits (B,); ``"ki67_percent"``: (B,) in [0, 100];
     ``"roi_weights"``: (B,3) core/rim/peritumoral, rows sum to 1 (the mean over tasks);
-    ``"roi_weights_per_task"``: {task: (B,3)}, each task's own weights; ``"attention"``: list of
+    ``"roi_weights_per_task"``: {task: (B,3)}, each task's own weights; ``"deep_logits"``: {task: (B,)},
+    each task's logit from the deep path alone (before the scalars' linear path is added); ``"attention"``: list of
     (B,1,d,h,w) maps in [0, 1], one per attention scale (empty without attention);
     ``"attention_fused"``: (B,1,D,H,W), the mean of the maps upsampled to the crop (ones without
     attention). A network configured for a subset of ``tasks`` returns only those task keys.
@@ -299,6 +305,7 @@ class SpatialMultiTaskNet(nn.Module):
         branch_outputs = {name: branch(x, masks) for name, branch in self.branches.items()}
         out: dict = {}
         fused_of: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        deep_logits: dict[str, torch.Tensor] = {}
         for task in self.tasks:
             branch = self.branch_of_task[task]
             shared = self.weighting_of_task[task]
@@ -309,10 +316,11 @@ class SpatialMultiTaskNet(nn.Module):
                 if self.config.region_concat:
                     parts.append(regions.flatten(1))
                 fused_of[branch, shared] = (self.fusion[shared](torch.cat(parts, dim=1)), weights)
-            z = self.heads[task](fused_of[branch, shared][0]).squeeze(-1)
+            z = deep_logits[task] = self.heads[task](fused_of[branch, shared][0]).squeeze(-1)
             if task in self.scalar_skip:
                 z = z + self.scalar_skip[task](scalars).squeeze(-1)
             out[TASK_OUTPUT_KEYS[task]] = 100.0 * torch.sigmoid(z) if task == "ki67" else z
+        out["deep_logits"] = deep_logits
         out["roi_weights_per_task"] = {
             task: fused_of[self.branch_of_task[task], self.weighting_of_task[task]][1] for task in self.tasks
         }

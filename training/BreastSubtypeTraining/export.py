@@ -144,7 +144,7 @@ def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = N
         )
         + f"; {training.get('training_seconds')} s. Loss: masked BCE for ER/PR/HER2 plus "
         f"{KI67_LOSS_WORDS.get(training.get('ki67_loss'), training.get('ki67_loss'))} for Ki-67 "
-        "(missing labels contribute nothing).",
+        "(missing labels contribute nothing)" + _deep_penalty_words(training.get("deep_penalty") or {}) + ".",
     ]
     if ours.get("reproduce"):
         parts += ["", "Reproduce:", "", "```", ours["reproduce"], "```"]
@@ -154,6 +154,17 @@ def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = N
     if demonstration:
         parts += ["", DEMONSTRATION_WARNING]
     return "\n".join(parts) + "\n"
+
+
+def _deep_penalty_words(penalty: dict) -> str:
+    held = {task: value for task, value in penalty.items() if value}
+    if not held:
+        return ""
+    named = ", ".join(f"{TASK_TITLES.get(task, task)} {value:g}" for task, value in held.items())
+    return (
+        f"; the deep path's logit is held small by a penalty on its variance across each batch ({named}),"
+        " so the linear read of the margin profile and size carries those outputs"
+    )
 
 
 def export_run(
@@ -232,6 +243,7 @@ def export_run(
             "monitor": run_metrics.get("monitor"),
             "training_seconds": run_metrics.get("training_seconds"),
             "ki67_loss": training.ki67_loss,
+            "deep_penalty": training.deep_penalty,
             "ki67_standardise": training.ki67_standardise,
             "selection": training.selection,
             "seed": training.seed,

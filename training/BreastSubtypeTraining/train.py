@@ -298,6 +298,9 @@ def _run_epoch(run: Run, model: Model, trained, loader, total_steps: int, scaler
         loss, per_task = model.loss_module(
             {k: v.float() for k, v in outputs.items() if k in LABELS}, labels, known
         )
+        for task, penalty in config.deep_penalty.items():
+            if penalty and task in outputs["deep_logits"]:
+                loss = loss + penalty * outputs["deep_logits"][task].float().var(unbiased=False)
         scaler.scale(loss).backward()
         run.dist.average_gradients(model.loss_module.parameters())
         scaler.unscale_(optimizer)

@@ -104,3 +104,16 @@ def test_an_unknown_ki67_loss_is_refused_before_training():
 
     with pytest.raises(BadInputError, match="ki67_loss must be one of huber, mse, l1, log, got 'cubic'"):
         TrainingConfig.from_dict({"ki67_loss": "cubic"})
+
+
+@pytest.mark.parametrize("penalty", [{"ki67": -1}, {"ki-67": 1.0}, {"er": "high"}, [1.0]])
+def test_a_deep_penalty_that_is_not_tasks_to_non_negative_numbers_is_refused_by_name(penalty):
+    from BreastSubtypeLib.errors import BadInputError
+    from BreastSubtypeTraining.config import TrainingConfig
+
+    assert TrainingConfig.from_dict({"deep_penalty": {"ki67": 0.5, "er": 2}}).deep_penalty == {
+        "ki67": 0.5,
+        "er": 2,
+    }
+    with pytest.raises(BadInputError, match="deep_penalty must map tasks"):
+        TrainingConfig.from_dict({"deep_penalty": penalty})
