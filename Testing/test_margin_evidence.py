@@ -57,3 +57,22 @@ def test_every_margin_number_has_a_radiologists_title():
     from BreastSubtypeLib.reports.margin_section import MARGIN_NUMBER_TITLES
 
     assert set(MARGIN_NUMBER_TITLES) == set(MARGIN_PROFILE_FEATURES)
+
+
+def test_a_map_of_a_network_that_reads_the_numbers_linearly_says_where_their_part_is():
+    import numpy as np
+
+    from BreastSubtypeLib.inference.explain import explanation_notes
+
+    maps = {"gradcam_ki67": np.zeros((2, 2, 2), np.float32), "gradcam_er": np.ones((2, 2, 2), np.float32)}
+    linear = explanation_notes(maps, {"ki67": False, "er": True}, numbers_read_linearly=True)
+    plain = explanation_notes(maps, {"ki67": False, "er": True})
+    assert linear["gradcam_ki67"] == {
+        "meaning": "Grad-CAM: evidence for the call 'low Ki-67' (1 = strongest); the image's part only: "
+        "the margin numbers' part is in the margin profile evidence",
+        "empty": True,
+    }
+    assert plain["gradcam_er"] == {
+        "meaning": "Grad-CAM: evidence for the call 'ER positive' (1 = strongest)",
+        "empty": False,
+    }

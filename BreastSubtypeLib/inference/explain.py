@@ -205,11 +205,14 @@ def _profile_columns(network):
 def explanation_notes(
     maps: Mapping[str, np.ndarray],
     calls: Mapping[str, bool],
+    numbers_read_linearly: bool = False,
 ) -> dict[str, dict]:
     """What each map shows, for prediction.json, the report, Slicer and the web legend.
 
     ``calls``: task → True for a positive call (Ki-67: at or above the cut-off). Each note says
     what bright means and whether the map is empty (no positive evidence anywhere in the crop).
+    ``numbers_read_linearly``: the network also reads the margin numbers on a linear path
+    (``NetworkConfig.scalar_skip``, recipe 6), whose part of a call no crop map can show.
     """
     notes: dict[str, dict] = {}
     for name, array in maps.items():
@@ -228,6 +231,8 @@ def explanation_notes(
             else:
                 what = f"{title} positive" if positive else f"{title} negative"
             meaning = f"Grad-CAM: evidence for the call '{what}' (1 = strongest)"
+            if numbers_read_linearly:
+                meaning += "; the image's part only: the margin numbers' part is in the margin profile evidence"
         else:
             meaning = name
         notes[name] = {"meaning": meaning, "empty": empty}

@@ -238,6 +238,7 @@ def predict(
             **{task: calls.receptors[task]["positive"] for task in RECEPTORS},
             "ki67": calls.ki67_percent >= ki67_cutoff,
         },
+        numbers_read_linearly=loaded.network_config.scalar_skip,
     )
     margin = margin_profile_summary(
         model_input.scalars, outputs, loaded.network.tasks, loaded.network.config.n_scalar_features
