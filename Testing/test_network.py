@@ -117,6 +117,42 @@ def test_hidden_peritumoral_tissue_cannot_change_the_prediction(ablation, change
     assert (difference > 1e-4) is changes
 
 
+def test_tissue_beyond_the_support_changes_nothing_and_gets_no_cam_evidence():
+    """support_mm: the network reads nothing farther than that from the ROIs. Crop of 1 mm voxels;
+    the ROIs end 11.2 voxels from the centre, so with 4 mm of support the corners (> 20 mm away) are
+    unread: brightening them changes no output, and the CAM layer's gradient x activation is zero
+    on every stage-0 cell without a support voxel."""
+    torch.manual_seed(0)
+    net = SpatialMultiTaskNet(NetworkConfig(support_mm=4.0)).eval()
+    x, scalars = make_batch(batch=1)
+    scalars[:, 1] = 0.0  # log crop spacing: 1 mm
+    grid = torch.stack(torch.meshgrid(*[torch.arange(SIDE, dtype=torch.float32)] * 3, indexing="ij"))
+    far = (grid - (SIDE - 1) / 2).norm(dim=0) > SIDE * 0.35 + 6.0
+    altered = x.clone()
+    altered[:, 0][:, far] += 5.0
+    with torch.no_grad():
+        before, after = net(x, scalars), net(altered, scalars)
+    assert all(torch.equal(before[k], after[k]) for k in TASK_KEYS)
+    whole = SpatialMultiTaskNet(NetworkConfig()).eval()
+    with torch.no_grad():
+        assert not torch.equal(whole(x, scalars)["er"], whole(altered, scalars)["er"])
+
+    captured = {}
+    layer = net.cam_layer("er")
+    layer.register_forward_hook(lambda _m, _i, output: captured.__setitem__("activation", output))
+    layer.register_full_backward_hook(lambda _m, _gi, grad: captured.__setitem__("gradient", grad[0]))
+    net(x, scalars)["er"].sum().backward()
+    evidence = (captured["activation"] * captured["gradient"]).sum(1)[0].abs()
+    rois = F.max_pool3d(x[:, 1:].sum(1, keepdim=True), 2)[0, 0] > 0
+    cell_grid = torch.stack(
+        torch.meshgrid(*[torch.arange(SIDE // 2, dtype=torch.float32)] * 3, indexing="ij")
+    )
+    roi_cells = cell_grid[:, rois].T  # (n, 3)
+    distance_mm = 2.0 * torch.cdist(cell_grid.reshape(3, -1).T, roi_cells).amin(1).reshape(rois.shape)
+    assert float(evidence[distance_mm > 4.0].sum()) == 0.0
+    assert float(evidence[distance_mm <= 4.0].sum()) > 0.0
+
+
 @pytest.mark.parametrize("ablation", ["full", "no_shared_extractor", "single_task"])
 def test_gradient_reaches_the_cam_layer_for_each_task(ablation):
     torch.manual_seed(0)
@@ -270,6 +306,8 @@ def test_every_ablation_is_a_distinct_config():
         (NetworkConfig, {"tasks": ["er", "luminal"]}, "tasks"),
         (NetworkConfig, {"multi_task": False}, "shared_extractor"),
         (NetworkConfig, {"colour": "red"}, "no setting colour"),
+        (NetworkConfig, {"support_mm": -1.0}, "support_mm must be zero or a positive"),
+        (NetworkConfig, {"support_mm": 10.0, "n_scalar_features": 1}, "support_mm needs the crop spacing"),
         (PreprocessingConfig, {"crop_size_voxels": [64, 64, 60]}, "multiples of 16"),
         (PreprocessingConfig, {"rim_mm": 0}, "rim_mm"),
         (PreprocessingConfig, {"percentiles": [99, 1]}, "percentiles"),

@@ -232,7 +232,9 @@ def explanation_notes(
                 what = f"{title} positive" if positive else f"{title} negative"
             meaning = f"Grad-CAM: evidence for the call '{what}' (1 = strongest)"
             if numbers_read_linearly:
-                meaning += "; the image's part only: the margin numbers' part is in the margin profile evidence"
+                meaning += (
+                    "; the image's part only: the margin numbers' part is in the margin profile evidence"
+                )
         else:
             meaning = name
         notes[name] = {"meaning": meaning, "empty": empty}

@@ -124,11 +124,16 @@ class ResidualExtractor(nn.Module):
             setattr(self, f"stage{index}", nn.Sequential(*layers))
             previous = width
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, support: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """``support`` (B,1,D,H,W), optional: 1 where the network may read. Each stage's output is
+        zeroed on the cells that hold no support voxel, after the stage (so a hook on the stage sees
+        the activation, and its gradient is zero there)."""
         features = []
         x = self.stem(x)
         for index in range(self.n_stages):
             x = getattr(self, f"stage{index}")(x)
+            if support is not None:
+                x = x * F.adaptive_max_pool3d(support, x.shape[2:])
             features.append(x)
         return features
 
@@ -148,6 +153,27 @@ class SpatialAttention(nn.Module):
 
     def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.body(torch.cat([features, masks], dim=1)))
+
+
+def within_mm(inside: torch.Tensor, spacing_mm: torch.Tensor, distance_mm: float) -> torch.Tensor:
+    """(B,1,D,H,W) 0/1 mask of voxels within ``distance_mm`` (Euclidean) of any ``inside`` voxel, on
+    isotropic voxels of ``spacing_mm`` (B,) mm. Exact squared distances by the separable minimum
+    along each axis (Felzenszwalb & Huttenlocher's decomposition, brute force per line: crops are small).
+
+    >>> inside = torch.zeros(1, 1, 1, 1, 9); inside[..., 4] = 1
+    >>> within_mm(inside, torch.tensor([2.0]), 4.0).flatten().tolist()
+    [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    """
+    far = torch.finfo(torch.float32).max / 4
+    squared = torch.where(inside[:, 0] > 0, 0.0, far).float()  # (B,D,H,W) in mm^2
+    step2 = (spacing_mm.float() ** 2).view(-1, 1, 1, 1, 1)  # (B,.,.,n target,n source)
+    for axis in (1, 2, 3):
+        n = squared.shape[axis]
+        index = torch.arange(n, device=squared.device, dtype=torch.float32)
+        offsets = (index[:, None] - index[None, :]) ** 2  # (n target, n source)
+        lines = squared.movedim(axis, -1).unsqueeze(-2)  # (B,.,.,1,n source)
+        squared = (lines + offsets * step2).amin(-1).movedim(-1, axis)
+    return (squared <= distance_mm**2).to(inside.dtype).unsqueeze(1)
 
 
 def masks_at(masks: torch.Tensor, size: torch.Size | tuple[int, ...]) -> torch.Tensor:

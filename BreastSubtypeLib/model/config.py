@@ -158,6 +158,10 @@ class NetworkConfig(_JsonConfig):
     # linearly from the margin profile, which on the development cohorts beat the deep read
     # (training/EVALUATION.md). Alone, without that penalty, it did not help Ki-67.
     scalar_skip: bool = True
+    # 0: the extractor reads the whole crop. > 0: only tissue within this many mm of the visible ROIs
+    # (input and every stage's features are zero beyond it), so no call and no Grad-CAM map can rest
+    # on tissue farther away. Needs the crop spacing (n_scalar_features >= 2). An experiment switch.
+    support_mm: float = 0.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -253,6 +257,16 @@ class NetworkConfig(_JsonConfig):
                 f"cam_stage must be a stage index in 0..{deepest_read} that the heads depend on, "
                 f"got {self.cam_stage!r}."
             )
+        if (
+            isinstance(self.support_mm, bool)
+            or not isinstance(self.support_mm, int | float)
+            or not 0 <= self.support_mm < math.inf
+        ):
+            raise ConfigError(f"support_mm must be zero or a positive number of mm, got {self.support_mm!r}.")
+        if self.support_mm and self.n_scalar_features < len(SIZE_FEATURES):
+            raise ConfigError(
+                f"support_mm needs the crop spacing: n_scalar_features must be at least {len(SIZE_FEATURES)}."
+            )
         factor = _positive_float("task_extractor_width_factor", self.task_extractor_width_factor)
         if factor > 1:
             raise ConfigError(f"task_extractor_width_factor must be at most 1, got {factor!r}.")
@@ -276,6 +290,7 @@ class NetworkConfig(_JsonConfig):
             "n_scalar_features": len(SIZE_FEATURES),
             "scalar_norm": False,
             "scalar_skip": False,
+            "support_mm": 0.0,
         }
         return cls.from_dict({**{k: v for k, v in before.items() if k not in data}, **data})
 

@@ -60,6 +60,7 @@ from BreastSubtypeLib.model.blocks import (
     SpatialAttention,
     masks_at,
     region_pool,
+    within_mm,
 )
 from BreastSubtypeLib.model.config import REGIONS, SIZE_FEATURES, TASK_OUTPUT_KEYS, NetworkConfig
 from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_REGION
@@ -111,8 +112,8 @@ class _Branch(nn.Module):
         self.global_features = widths[-1] if config.global_features else 0
         self.global_pool = config.global_pool
 
-    def forward(self, x: torch.Tensor, masks: torch.Tensor):
-        features = self.extractor(x)
+    def forward(self, x: torch.Tensor, masks: torch.Tensor, support: torch.Tensor | None = None):
+        features = self.extractor(x, support)
         maps, pooled = [], []
         for scale in self.scales:
             f = features[scale]
@@ -293,16 +294,28 @@ class SpatialMultiTaskNet(nn.Module):
         return scalars[:, :n].to(x.dtype) * self.visible_scalars
 
     def forward(self, image_and_masks: torch.Tensor, scalars: torch.Tensor | None = None) -> dict:
-        scalars = self.scalar_norm(self._check_inputs(image_and_masks, scalars))
+        scalars_raw = self._check_inputs(image_and_masks, scalars)
+        scalars = self.scalar_norm(scalars_raw)
         image = image_and_masks[:, :1]
         masks = image_and_masks[:, 1:] * self.visible_regions.view(1, -1, 1, 1, 1)
         if not bool(self.visible_regions.all()):
             # Ablations hiding regions hide their tissue too, not only their mask channel.
             image = image * masks.sum(dim=1, keepdim=True).clamp(max=1.0)
+        support = None
+        if self.config.support_mm:
+            # Tissue beyond support_mm of the visible ROIs is not read at all (SIZE_FEATURES[1] is
+            # log crop spacing, unstandardised here).
+            # Measured on the stage-0 grid (cells of 2 voxels, the finest the extractor reads): exact
+            # distances on the full crop cost half a training step.
+            with torch.no_grad():
+                union = F.max_pool3d(masks.sum(dim=1, keepdim=True).clamp(max=1.0), 2)
+                cells = within_mm(union, 2.0 * scalars_raw[:, 1].exp(), self.config.support_mm)
+                support = F.interpolate(cells, scale_factor=2.0, mode="nearest")
+            image = image * support
         x = torch.cat([image, masks], dim=1)
         present = masks.flatten(2).sum(-1) > 0  # (B,3): regions that exist in this case
 
-        branch_outputs = {name: branch(x, masks) for name, branch in self.branches.items()}
+        branch_outputs = {name: branch(x, masks, support) for name, branch in self.branches.items()}
         out: dict = {}
         fused_of: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
         deep_logits: dict[str, torch.Tensor] = {}
