@@ -154,6 +154,13 @@ def build_configs(config: TrainingConfig):
         )
     network_config = NetworkConfig().with_overrides({**ABLATIONS[config.ablation], **config.network})
     preprocessing_config = PreprocessingConfig().with_overrides(config.preprocessing)
+    held = sorted(task for task, penalty in config.deep_penalty.items() if penalty)
+    if held and not (network_config.scalar_skip and network_config.n_scalar_features):
+        # Without the linear path the deep path is the whole output: the penalty would flatten it.
+        raise BadInputError(
+            f"training config: deep_penalty ({', '.join(held)}) needs the linear read of the numbers "
+            "(network: scalar_skip: true and n_scalar_features > 0); set deep_penalty: {} to turn it off."
+        )
     return network_config, preprocessing_config
 
 

@@ -117,3 +117,17 @@ def test_a_deep_penalty_that_is_not_tasks_to_non_negative_numbers_is_refused_by_
     }
     with pytest.raises(BadInputError, match="deep_penalty must map tasks"):
         TrainingConfig.from_dict({"deep_penalty": penalty})
+
+
+def test_a_deep_penalty_without_the_linear_path_is_refused_and_recipe_5_is_accepted():
+    from pathlib import Path
+
+    from BreastSubtypeLib.errors import BadInputError
+    from BreastSubtypeTraining.config import TrainingConfig, build_configs, load_training_config
+
+    with pytest.raises(BadInputError, match=r"deep_penalty \(ki67\) needs the linear read of the numbers"):
+        build_configs(TrainingConfig.from_dict({"network": {"scalar_skip": False}}))
+    recipe5 = Path(__file__).parents[1] / "BreastSubtypeTraining" / "configs" / "recipe5.yaml"
+    network, _ = build_configs(load_training_config(recipe5))
+    assert network.scalar_skip is False
+    assert build_configs(TrainingConfig())[0].scalar_skip is True
