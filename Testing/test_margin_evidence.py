@@ -67,6 +67,7 @@ def test_a_map_of_a_network_that_reads_the_numbers_linearly_says_where_their_par
     maps = {"gradcam_ki67": np.zeros((2, 2, 2), np.float32), "gradcam_er": np.ones((2, 2, 2), np.float32)}
     linear = explanation_notes(maps, {"ki67": False, "er": True}, numbers_read_linearly=True)
     plain = explanation_notes(maps, {"ki67": False, "er": True})
+    supported = explanation_notes(maps, {"ki67": False, "er": True}, support_mm=10.0)
     assert linear["gradcam_ki67"] == {
         "meaning": "Grad-CAM: evidence for the call 'low Ki-67' (1 = strongest); the image's part only: "
         "the margin numbers' part is in the margin profile evidence",
@@ -76,3 +77,7 @@ def test_a_map_of_a_network_that_reads_the_numbers_linearly_says_where_their_par
         "meaning": "Grad-CAM: evidence for the call 'ER positive' (1 = strongest)",
         "empty": False,
     }
+    assert supported["gradcam_er"]["meaning"] == (
+        "Grad-CAM: evidence for the call 'ER positive' (1 = strongest); "
+        "the network reads no tissue beyond 10 mm of the ROIs"
+    )

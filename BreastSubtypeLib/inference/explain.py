@@ -206,6 +206,7 @@ def explanation_notes(
     maps: Mapping[str, np.ndarray],
     calls: Mapping[str, bool],
     numbers_read_linearly: bool = False,
+    support_mm: float = 0.0,
 ) -> dict[str, dict]:
     """What each map shows, for prediction.json, the report, Slicer and the web legend.
 
@@ -213,6 +214,8 @@ def explanation_notes(
     what bright means and whether the map is empty (no positive evidence anywhere in the crop).
     ``numbers_read_linearly``: the network also reads the margin numbers on a linear path
     (``NetworkConfig.scalar_skip``, recipe 6), whose part of a call no crop map can show.
+    ``support_mm``: the network reads no tissue farther than this from the ROIs (recipe 7), so a
+    Grad-CAM map is zero beyond it by construction, not by what the network learned.
     """
     notes: dict[str, dict] = {}
     for name, array in maps.items():
@@ -235,6 +238,8 @@ def explanation_notes(
                 meaning += (
                     "; the image's part only: the margin numbers' part is in the margin profile evidence"
                 )
+            if support_mm:
+                meaning += f"; the network reads no tissue beyond {support_mm:g} mm of the ROIs"
         else:
             meaning = name
         notes[name] = {"meaning": meaning, "empty": empty}

@@ -239,6 +239,7 @@ def predict(
             "ki67": calls.ki67_percent >= ki67_cutoff,
         },
         numbers_read_linearly=loaded.network_config.scalar_skip,
+        support_mm=loaded.network_config.support_mm,
     )
     margin = margin_profile_summary(
         model_input.scalars, outputs, loaded.network.tasks, loaded.network.config.n_scalar_features

@@ -107,7 +107,8 @@ def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = N
         f"({ours['preprocessing'].get('rim_mm')} mm) and peritumoral ({ours['preprocessing'].get('peri_mm')} mm) "
         "regions are derived from the mask. Outputs: probability of ER, PR and HER2 positivity (called positive "
         "at the thresholds below, chosen on the validation split by Youden's J), Ki-67 in percent, and the "
-        f"surrogate subtype ({ours.get('subtype_scheme')}, Ki-67 cut-off {ours.get('ki67_cutoff_percent')} %).",
+        f"surrogate subtype ({ours.get('subtype_scheme')}, Ki-67 cut-off {ours.get('ki67_cutoff_percent')} %)."
+        + _support_words((ours.get("network") or {}).get("support_mm")),
         "",
         f"## Performance on the held-out {split_name} split (n = {test.get('n_cases', 0)})",
         "",
@@ -162,8 +163,17 @@ def _deep_penalty_words(penalty: dict) -> str:
         return ""
     named = ", ".join(f"{TASK_TITLES.get(task, task)} {value:g}" for task, value in held.items())
     return (
-        f"; the deep path's logit is held small by a penalty on its variance across each batch ({named}),"
-        " so the linear read of the margin profile and size carries those outputs"
+        f"; the deep path's logit is held small by a penalty on its variance across each batch ({named}:"
+        " the larger, the more of the output the linear read of the margin profile and size carries)"
+    )
+
+
+def _support_words(support_mm: float | None) -> str:
+    if not support_mm:
+        return ""
+    return (
+        f" The network reads only tissue within {support_mm:g} mm of these regions (its input and every"
+        " feature map are zero beyond), so neither a call nor a heatmap can rest on tissue farther away."
     )
 
 
@@ -260,7 +270,11 @@ def export_run(
         "version": metadata["version"],
         "description": description,
         "name": title or training.model_title,
-        "breast_subtype": {**metadata, "preprocessing": preprocessing_config.to_dict()},
+        "breast_subtype": {
+            **metadata,
+            "preprocessing": preprocessing_config.to_dict(),
+            "network": network_config.to_dict(),
+        },
     }
     card = model_card(card_metadata, run_metrics, card_extra_markdown)
     save_model_package(

@@ -65,10 +65,12 @@ def test_package_metadata_carries_thresholds_metrics_and_card(one_epoch_run, tmp
     card = (package / "docs" / "README.md").read_text(encoding="utf-8")
     assert "DEMONSTRATION MODEL" in card and "make it" in card and "| ER |" in card
     assert card.index("## External phantoms") < card.index("## Changelog")
-    # The default recipe's Ki-67 training, in the card's words and in the metadata
-    assert ours["training"]["ki67_loss"] == "log" and ours["training"]["deep_penalty"] == {"ki67": 10.0}
+    # The default recipe's training and support, in the card's words and in the metadata
+    penalty = {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
+    assert ours["training"]["ki67_loss"] == "log" and ours["training"]["deep_penalty"] == penalty
     assert "a Huber loss on log(1 + Ki-67 %) for Ki-67 (missing labels contribute nothing); the deep " in card
-    assert "penalty on its variance across each batch (Ki-67 10)" in card
+    assert "penalty on its variance across each batch (Ki-67 10, ER 1, PR 1, HER2 1: the larger" in card
+    assert "The network reads only tissue within 10 mm of these regions" in card
 
 
 def test_export_of_a_folder_without_run_is_bad_input(tmp_path):

@@ -119,15 +119,23 @@ def test_a_deep_penalty_that_is_not_tasks_to_non_negative_numbers_is_refused_by_
         TrainingConfig.from_dict({"deep_penalty": penalty})
 
 
-def test_a_deep_penalty_without_the_linear_path_is_refused_and_recipe_5_is_accepted():
+def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_are_accepted():
     from pathlib import Path
 
     from BreastSubtypeLib.errors import BadInputError
     from BreastSubtypeTraining.config import TrainingConfig, build_configs, load_training_config
 
-    with pytest.raises(BadInputError, match=r"deep_penalty \(ki67\) needs the linear read of the numbers"):
+    with pytest.raises(
+        BadInputError, match=r"deep_penalty \(er, her2, ki67, pr\) needs the linear read of the numbers"
+    ):
         build_configs(TrainingConfig.from_dict({"network": {"scalar_skip": False}}))
-    recipe5 = Path(__file__).parents[1] / "BreastSubtypeTraining" / "configs" / "recipe5.yaml"
-    network, _ = build_configs(load_training_config(recipe5))
-    assert network.scalar_skip is False
-    assert build_configs(TrainingConfig())[0].scalar_skip is True
+    configs = Path(__file__).parents[1] / "BreastSubtypeTraining" / "configs"
+    network, _ = build_configs(load_training_config(configs / "recipe5.yaml"))
+    assert (network.scalar_skip, network.support_mm) == (False, 0.0)
+    recipe6 = load_training_config(configs / "recipe6.yaml")
+    network, _ = build_configs(recipe6)
+    assert (network.scalar_skip, network.support_mm, recipe6.deep_penalty) == (True, 0.0, {"ki67": 10.0})
+    default = TrainingConfig()
+    network, _ = build_configs(default)
+    assert (network.scalar_skip, network.support_mm) == (True, 10.0)
+    assert default.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
