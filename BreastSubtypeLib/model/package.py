@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +183,20 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def _changelog_by_version(version: str, lines: list[str]) -> dict[str, str]:
+    """MONAI's {version: text} from changelog lines; a line that starts with "X.Y.Z:" keeps its own
+    version (so a package carries its history), the others are joined under ``version``.
+
+    >>> _changelog_by_version("0.8.0", ["0.8.0: new", "0.7.1: old", "note"])
+    {'0.8.0': '0.8.0: new; note', '0.7.1': '0.7.1: old'}
+    """
+    out: dict[str, list[str]] = {version: []}
+    for line in lines:
+        match = re.match(r"(\d+\.\d+\.\d+):", line)
+        out.setdefault(match.group(1) if match else version, []).append(line)
+    return {key: "; ".join(texts) for key, texts in out.items() if texts}
+
+
 def _bundle_metadata(
     metadata: dict[str, Any],
     network,
@@ -205,7 +220,7 @@ def _bundle_metadata(
     }
     changelog = metadata.get("changelog") or {}
     if isinstance(changelog, list | tuple):
-        changelog = {str(metadata["version"]): "; ".join(str(c) for c in changelog)}
+        changelog = _changelog_by_version(str(metadata["version"]), [str(c) for c in changelog])
     demonstration = bool(metadata.get("demonstration", False))
     description = str(metadata.get("description", ""))
     if demonstration and "demonstration" not in description.lower():

@@ -168,7 +168,7 @@ def run_baseline(args) -> int:
 def run_export(args) -> int:
     from BreastSubtypeTraining.export import export_run
 
-    changelog = [args.changelog] if args.changelog else None
+    changelog = args.changelog or None
     extra = None
     if args.card_extra:
         try:
@@ -281,7 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="package folder to write")
     export.add_argument("--id", help="model id (default: the config's model_id)")
     export.add_argument("--version", help="model version (default: the config's model_version)")
-    export.add_argument("--changelog", help="one changelog line")
+    export.add_argument(
+        "--changelog",
+        action="append",
+        help="a changelog line, newest first (repeat for each earlier version the card keeps)",
+    )
     export.add_argument("--reproduce", help="the command that reproduces the model, for the model card")
     export.add_argument(
         "--card-extra", help="markdown file appended to the model card (e.g. further evaluations)"

@@ -99,8 +99,17 @@ def test_fit_evaluate_export_exit_0(tmp_path, capsys, phantom_cohort):
     # The phantom cohort has truth.csv beside its manifest: the ceiling is reported next to the model.
     if (phantom_cohort.parent / "truth.csv").is_file():
         assert result["phantom_ceiling"]["n_cases"] == 12
-    assert main(["export", "--run", str(run), "--out", str(tmp_path / "pkg"), "--id", "x"]) == 0
-    assert (tmp_path / "pkg" / "configs" / "metadata.json").is_file()
+    history = ["--changelog", "1.1.0: retrained", "--changelog", "1.0.0: first"]
+    assert (
+        main(
+            ["export", "--run", str(run), "--out", str(tmp_path / "pkg"), "--id", "x", "--version", "1.1.0"]
+            + history
+        )
+        == 0
+    )
+    metadata = json.loads((tmp_path / "pkg" / "configs" / "metadata.json").read_text(encoding="utf-8"))
+    # The package keeps its history: one entry per version, as MONAI's bundle schema has it.
+    assert metadata["changelog"] == {"1.1.0": "1.1.0: retrained", "1.0.0": "1.0.0: first"}
 
 
 def test_cv_and_ablate_write_their_tables(tmp_path, capsys, phantom_cohort):
