@@ -22,7 +22,11 @@ numbers that measure a region an ablation hides are hidden with it.
 Wide and deep (recipe 6): each logit is the deep path's (``out["deep_logits"]``) plus a linear read
 of the standardised numbers (``scalar_skip``). Training holds Ki-67's deep-path logit small
 (``TrainingConfig.deep_penalty``), so Ki-67 is read mainly linearly from the margin profile and size,
-which a few hundred cases estimate stably; the receptors keep their full deep path.
+which a few hundred cases estimate stably; recipe 7 holds the receptors' deep paths lightly too.
+
+Support (recipe 7, ``support_mm``): the image and every extractor stage's features are zeroed beyond
+that distance from the visible ROIs (exact Euclidean distances on the stage-0 grid,
+``blocks.within_mm``), so the convolutions cannot carry farther tissue into any output or heatmap.
 
 Ki-67 is ``100 · sigmoid(z)``: a percentage is bounded to [0, 100], so the output can never be an
 impossible value (softplus could exceed 100), and the MSE on the percent scale stays well-behaved.
@@ -34,7 +38,7 @@ extractors ``network.cam_layer_names[task]`` gives each task's layer and ``netwo
 returns the module. Every task's output depends on that layer (through global pooling and the
 coarsest attention scale), so its gradient is defined for each task. The global descriptor is pooled
 over the cells the visible ROIs occupy (``global_pool="roi"``, recipe 5), so no pooling reads tissue
-far from the lesion and Grad-CAM stays near it.
+far from the lesion; the support bounds what the convolutions reach as well.
 
 >>> import torch
 >>> from BreastSubtypeLib.model.config import SCALAR_FEATURES, NetworkConfig

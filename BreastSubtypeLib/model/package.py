@@ -275,7 +275,9 @@ def save_model_package(
         raise ValueError("the network was not built from network_config")
     # Contiguous CPU copies: safetensors refuses views and shared storage.
     tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in network.state_dict().items()}
-    weights = save(tensors, metadata={"format": "pt", "model_id": str(metadata["id"])})
+    # One metadata key: safetensors writes its metadata map in arbitrary order, so a second key would
+    # make two exports of the same weights differ in bytes and in weights_sha256.
+    weights = save(tensors, metadata={"format": "pt"})
     digest = hashlib.sha256(weights).hexdigest()
     bundle = _bundle_metadata(dict(metadata), network, network_config, preprocessing_config, digest)
     try:

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -71,6 +72,13 @@ def test_package_metadata_carries_thresholds_metrics_and_card(one_epoch_run, tmp
     assert "a Huber loss on log(1 + Ki-67 %) for Ki-67 (missing labels contribute nothing); the deep " in card
     assert "penalty on its variance across each batch (Ki-67 10, ER 1, PR 1, HER2 1: the larger" in card
     assert "The network reads only tissue within 10 mm of these regions" in card
+
+
+def test_exporting_the_same_run_twice_gives_the_same_weights_file(one_epoch_run, tmp_path):
+    first = export_run(one_epoch_run, tmp_path / "a", model_id="tiny", version="1.0.0")
+    second = export_run(one_epoch_run, tmp_path / "b", model_id="tiny", version="1.0.0")
+    weights = Path("models") / "model.safetensors"
+    assert (first / weights).read_bytes() == (second / weights).read_bytes()
 
 
 def test_export_of_a_folder_without_run_is_bad_input(tmp_path):
