@@ -56,6 +56,9 @@ class TrainingConfig:
     deep_penalty: dict[str, float] = field(
         default_factory=lambda: {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     )
+    # Learning rate of the linear read of the numbers (NetworkConfig.scalar_skip) x this factor. An
+    # experiment switch: 1 keeps one learning rate for every weight.
+    linear_lr_factor: float = 1.0
     ki67_standardise: bool = True  # Ki-67 loss in SDs of the training split's labels (losses.py)
     selection: str = "last"  # "last": the fixed schedule's final weights; "best": best validation epoch
     seed: int = 0  # initialisation, shuffling and augmentation
@@ -105,6 +108,10 @@ class TrainingConfig:
             problems.append("min_epochs must be between 0 and epochs")
         if not config.learning_rate > 0:
             problems.append("learning_rate must be positive")
+        if isinstance(config.linear_lr_factor, bool) or not (
+            isinstance(config.linear_lr_factor, int | float) and 0 < config.linear_lr_factor < 1e4
+        ):
+            problems.append(f"linear_lr_factor must be a positive number, got {config.linear_lr_factor!r}")
         if config.schedule not in ("onecycle", "cosine"):
             problems.append(f"schedule must be onecycle or cosine, got {config.schedule!r}")
         if config.ki67_loss not in KI67_LOSSES:

@@ -268,11 +268,19 @@ def build_model(run: Run, data: RunData) -> Model:
         ki67_loss=config.ki67_loss,
         **(ki67_loss_scale(data.splits["train"]) if config.ki67_standardise else {}),
     ).to(run.device)
-    optimizer = torch.optim.AdamW(
-        list(network.parameters()) + list(loss_module.parameters()),
-        lr=config.learning_rate,
-        weight_decay=config.weight_decay,
-    )
+    # The linear read of the numbers (scalar_skip) can take its own learning-rate factor: Adam moves a
+    # weight by at most about the learning rate a step, so over a short schedule the read stays
+    # several times smaller than the logistic regression it stands for (EVALUATION.md).
+    linear = [p for name, p in network.named_parameters() if name.startswith("scalar_skip.")]
+    linear_ids = {id(p) for p in linear}
+    rest = [p for p in network.parameters() if id(p) not in linear_ids] + list(loss_module.parameters())
+    groups = [{"params": rest + linear, "lr_factor": 1.0}]
+    if linear and config.linear_lr_factor != 1.0:  # one group otherwise, as checkpoints before it had
+        groups = [
+            {"params": rest, "lr_factor": 1.0},
+            {"params": linear, "lr_factor": config.linear_lr_factor},
+        ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     state = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": 0, "stale_epochs": 0, "history": []}
     if run.resume:
         load_checkpoint(run.checkpoints, "last", network, loss_module)
@@ -290,8 +298,9 @@ def _run_epoch(run: Run, model: Model, trained, loader, total_steps: int, scaler
     )
     for batch in bar:
         image, scalars, labels, known = batch_to_device(batch, run.device)
+        scheduled = config.learning_rate * learning_rate_factor(state["step"], total_steps, config)
         for group in optimizer.param_groups:
-            group["lr"] = config.learning_rate * learning_rate_factor(state["step"], total_steps, config)
+            group["lr"] = scheduled * group.get("lr_factor", 1.0)
         optimizer.zero_grad(set_to_none=True)
         with autocast_context(run.device, training=True):
             outputs = trained(image, scalars)
