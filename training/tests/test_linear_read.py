@@ -12,7 +12,9 @@ from BreastSubtypeTraining.train import fit
 def _linear_weight_norm(run_dir) -> float:
     tensors = load_file(str(run_dir / "checkpoints" / "best.safetensors"))
     return sum(
-        float(v.norm()) for k, v in tensors.items() if k.startswith("network.scalar_skip.") and "ki67" not in k
+        float(v.norm())
+        for k, v in tensors.items()
+        if k.startswith("network.scalar_skip.") and "ki67" not in k
     )
 
 
