@@ -271,13 +271,14 @@ def build_model(run: Run, data: RunData) -> Model:
     # The linear read of the numbers (scalar_skip) can take its own learning-rate factor: Adam moves a
     # weight by at most about the learning rate a step, so over a short schedule the read stays
     # several times smaller than the logistic regression it stands for (EVALUATION.md).
+    # With factor 1: one group in the parameter order checkpoints before the switch have, so they resume.
+    everything = list(network.parameters()) + list(loss_module.parameters())
+    groups = [{"params": everything, "lr_factor": 1.0}]
     linear = [p for name, p in network.named_parameters() if name.startswith("scalar_skip.")]
-    linear_ids = {id(p) for p in linear}
-    rest = [p for p in network.parameters() if id(p) not in linear_ids] + list(loss_module.parameters())
-    groups = [{"params": rest + linear, "lr_factor": 1.0}]
-    if linear and config.linear_lr_factor != 1.0:  # one group otherwise, as checkpoints before it had
+    if linear and config.linear_lr_factor != 1.0:
+        linear_ids = {id(p) for p in linear}
         groups = [
-            {"params": rest, "lr_factor": 1.0},
+            {"params": [p for p in everything if id(p) not in linear_ids], "lr_factor": 1.0},
             {"params": linear, "lr_factor": config.linear_lr_factor},
         ]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
