@@ -145,7 +145,10 @@ def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = N
         )
         + f"; {training.get('training_seconds')} s. Loss: masked BCE for ER/PR/HER2 plus "
         f"{KI67_LOSS_WORDS.get(training.get('ki67_loss'), training.get('ki67_loss'))} for Ki-67 "
-        "(missing labels contribute nothing)" + _deep_penalty_words(training.get("deep_penalty") or {}) + ".",
+        "(missing labels contribute nothing)"
+        + _deep_penalty_words(training.get("deep_penalty") or {})
+        + _linear_rate_words(training.get("linear_lr_factor", 1.0))
+        + ".",
     ]
     if ours.get("reproduce"):
         parts += ["", "Reproduce:", "", "```", ours["reproduce"], "```"]
@@ -166,6 +169,12 @@ def _deep_penalty_words(penalty: dict) -> str:
         f"; the deep path's logit is held small by a penalty on its variance across each batch ({named}:"
         " the larger, the more of the output the linear read of the margin profile and size carries)"
     )
+
+
+def _linear_rate_words(factor: float) -> str:
+    if factor == 1.0:
+        return ""
+    return f"; the linear read of the numbers learns at {factor:g} x the learning rate of the other weights"
 
 
 def _support_words(support_mm: float | None) -> str:
@@ -254,6 +263,7 @@ def export_run(
             "training_seconds": run_metrics.get("training_seconds"),
             "ki67_loss": training.ki67_loss,
             "deep_penalty": training.deep_penalty,
+            "linear_lr_factor": training.linear_lr_factor,
             "ki67_standardise": training.ki67_standardise,
             "selection": training.selection,
             "seed": training.seed,
