@@ -153,6 +153,28 @@ def test_tissue_beyond_the_support_changes_nothing_and_gets_no_cam_evidence():
     assert float(evidence[distance_mm <= 4.0].sum()) > 0.0
 
 
+def test_a_number_read_on_a_log_scale_is_its_log_with_the_same_weights():
+    """log_numbers: the network reads log(texture) where a network without the switch, given the
+    log already, reads the same; every other number is read as it is, and zero floors at 1e-3."""
+    from BreastSubtypeLib.model.config import LOG_NUMBER_FLOOR, SCALAR_FEATURES
+
+    torch.manual_seed(0)
+    logged = SpatialMultiTaskNet(NetworkConfig(log_numbers=["tumour_local_texture"])).eval()
+    plain = SpatialMultiTaskNet(NetworkConfig()).eval()
+    plain.load_state_dict(logged.state_dict())
+    assert logged.config.log_numbers == ("tumour_local_texture",)
+    x, scalars = make_batch(batch=2)
+    column = SCALAR_FEATURES.index("tumour_local_texture")
+    scalars[:, column] = torch.tensor([0.08, 0.0])
+    given_log = scalars.clone()
+    given_log[:, column] = torch.tensor([0.08, LOG_NUMBER_FLOOR]).log()
+    with torch.no_grad():
+        ours, theirs = logged(x, scalars), plain(x, given_log)
+        assert not torch.allclose(plain(x, scalars)["er"], theirs["er"])
+    for key in TASK_KEYS:
+        torch.testing.assert_close(ours[key], theirs[key])
+
+
 @pytest.mark.parametrize("ablation", ["full", "no_shared_extractor", "single_task"])
 def test_gradient_reaches_the_cam_layer_for_each_task(ablation):
     torch.manual_seed(0)
@@ -308,6 +330,9 @@ def test_every_ablation_is_a_distinct_config():
         (NetworkConfig, {"colour": "red"}, "no setting colour"),
         (NetworkConfig, {"support_mm": -1.0}, "support_mm must be zero or a positive"),
         (NetworkConfig, {"support_mm": 10.0, "n_scalar_features": 1}, "support_mm needs the crop spacing"),
+        (NetworkConfig, {"log_numbers": ["tumour_texture"]}, "log_numbers must be distinct names"),
+        (NetworkConfig, {"log_numbers": ["core_sd", "core_sd"]}, "log_numbers must be distinct names"),
+        (NetworkConfig, {"log_numbers": ["rim_core_ratio"], "n_scalar_features": 17}, "log_numbers"),
         (PreprocessingConfig, {"crop_size_voxels": [64, 64, 60]}, "multiples of 16"),
         (PreprocessingConfig, {"rim_mm": 0}, "rim_mm"),
         (PreprocessingConfig, {"percentiles": [99, 1]}, "percentiles"),

@@ -34,6 +34,7 @@ SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
 # the Ki-67 error on three of four development cohorts and raised PR and HER2 on two (EVALUATION.md);
 # ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2.
 RECIPE_SCALAR_FEATURES = len(SCALAR_FEATURES)
+LOG_NUMBER_FLOOR = 1e-3  # NetworkConfig.log_numbers: a zero (an empty tumour) reads as log(1e-3)
 
 ATTENTION_MODES = ("multi", "single", "none")
 NORMS = ("instance", "batch", "group")
@@ -163,6 +164,10 @@ class NetworkConfig(_JsonConfig):
     # farther away; runs without it put 28-50 % of some maps beyond 10 mm (EVALUATION.md). 0 reads
     # the whole crop. Needs the crop spacing (n_scalar_features >= 2).
     support_mm: float = 10.0
+    # Numbers read on a log scale (log of the number, floored at LOG_NUMBER_FLOOR) before they are
+    # standardised. An experiment switch: the phantoms' heterogeneity sets the texture's spread
+    # multiplicatively, so its log is the nearer-linear read (EVALUATION.md). () reads every number as is.
+    log_numbers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -264,6 +269,13 @@ class NetworkConfig(_JsonConfig):
             or not 0 <= self.support_mm < math.inf
         ):
             raise ConfigError(f"support_mm must be zero or a positive number of mm, got {self.support_mm!r}.")
+        read = SCALAR_FEATURES[: self.n_scalar_features] if isinstance(self.n_scalar_features, int) else ()
+        logged = tuple(self.log_numbers) if isinstance(self.log_numbers, list | tuple) else None
+        if logged is None or len(set(logged)) != len(logged) or any(name not in read for name in logged):
+            raise ConfigError(
+                f"log_numbers must be distinct names among the numbers the network reads, got {self.log_numbers!r}."
+            )
+        set_(self, "log_numbers", tuple(name for name in read if name in logged))
         if self.support_mm and self.n_scalar_features < len(SIZE_FEATURES):
             raise ConfigError(
                 f"support_mm needs the crop spacing: n_scalar_features must be at least {len(SIZE_FEATURES)}."
@@ -292,6 +304,7 @@ class NetworkConfig(_JsonConfig):
             "scalar_norm": False,
             "scalar_skip": False,
             "support_mm": 0.0,
+            "log_numbers": (),
         }
         return cls.from_dict({**{k: v for k, v in before.items() if k not in data}, **data})
 
@@ -378,6 +391,7 @@ def ablation_config(name: str, base: NetworkConfig | None = None) -> NetworkConf
 __all__ = [
     "ABLATIONS",
     "INPUT_CHANNELS",
+    "LOG_NUMBER_FLOOR",
     "REGIONS",
     "SCALAR_FEATURES",
     "TASKS",

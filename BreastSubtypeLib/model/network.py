@@ -66,7 +66,14 @@ from BreastSubtypeLib.model.blocks import (
     region_pool,
     within_mm,
 )
-from BreastSubtypeLib.model.config import REGIONS, SIZE_FEATURES, TASK_OUTPUT_KEYS, NetworkConfig
+from BreastSubtypeLib.model.config import (
+    LOG_NUMBER_FLOOR,
+    REGIONS,
+    SCALAR_FEATURES,
+    SIZE_FEATURES,
+    TASK_OUTPUT_KEYS,
+    NetworkConfig,
+)
 from BreastSubtypeLib.preprocessing.margin_profile import MARGIN_PROFILE_REGION
 
 KI67_INITIAL_PERCENT = 20.0
@@ -272,6 +279,8 @@ class SpatialMultiTaskNet(nn.Module):
             torch.tensor(visible_scalars[: config.n_scalar_features], dtype=torch.float32),
             persistent=False,
         )
+        logged = [name in config.log_numbers for name in SCALAR_FEATURES[: config.n_scalar_features]]
+        self.register_buffer("logged_scalars", torch.tensor(logged, dtype=torch.bool), persistent=False)
         self.cam_layer_names = {
             task: f"branches.{self.branch_of_task[task]}.extractor.stage{config.cam_stage}"
             for task in self.tasks
@@ -299,7 +308,10 @@ class SpatialMultiTaskNet(nn.Module):
 
     def forward(self, image_and_masks: torch.Tensor, scalars: torch.Tensor | None = None) -> dict:
         scalars_raw = self._check_inputs(image_and_masks, scalars)
-        scalars = self.scalar_norm(scalars_raw)
+        scalars = scalars_raw
+        if self.config.log_numbers:
+            scalars = torch.where(self.logged_scalars, scalars.clamp_min(LOG_NUMBER_FLOOR).log(), scalars)
+        scalars = self.scalar_norm(scalars)
         image = image_and_masks[:, :1]
         masks = image_and_masks[:, 1:] * self.visible_regions.view(1, -1, 1, 1, 1)
         if not bool(self.visible_regions.all()):
