@@ -138,11 +138,12 @@ def test_margin_evidence_is_the_gradient_times_the_centred_value_with_the_calls_
 
     torch.manual_seed(3)
     network = SpatialMultiTaskNet(NetworkConfig()).train()
-    network(torch.rand(4, 4, 32, 32, 32), torch.rand(4, len(SCALAR_FEATURES)))  # running statistics
+    read = network.config.n_scalar_features
+    network(torch.rand(4, 4, 32, 32, 32), torch.rand(4, read))  # running statistics
     network.eval()
     image = torch.rand(1, 4, 32, 32, 32)
     image[:, 1:] = (image[:, 1:] > 0.7).float()
-    scalars = torch.rand(1, len(SCALAR_FEATURES))
+    scalars = torch.rand(1, read)
     outputs, _maps = forward_with_explanations(
         network, image, scalars, tasks=network.tasks, explain=True, autocast=nullcontext()
     )
@@ -186,8 +187,23 @@ def test_contrasts_are_ratios_of_raw_differences_and_ignore_the_intensity_unit()
     # sign-flipped or huge ratio.
     assert profile_of(*planar_case())["peritumoral_0_1mm_contrast"] == 0.0
     rescaled = profile_of((image.astype(np.float32) * 7.5), labels, spacing)
-    for name in ("peritumoral_0_1mm_contrast", "rim_core_ratio", "tumour_local_texture"):
+    for name in ("peritumoral_0_1mm_contrast", "rim_core_ratio", "tumour_local_texture", "peritumoral_entropy"):
         assert rescaled[name] == pytest.approx(profile[name], rel=1e-5)
+
+
+def test_the_band_entropy_counts_how_widely_the_band_spreads_between_rim_and_background():
+    """Band voxels x = 10..15 hold 1000 ... 500 (16 voxels each) against a rim of 1100 and a 4-6 mm
+    background of 550: fractions 0.82, 0.64, 0.45, 0.27, 0.09, -0.09 of the rim's contrast fall in
+    six different 0.05-wide bins, so the entropy is exactly ln 6; a storage offset or another unit
+    changes nothing, a flat band has entropy 0, and a rim no brighter than its surroundings gives 0."""
+    _image, labels, spacing = planar_case()
+    image = np.broadcast_to(100.0 * (20 - np.arange(20)), labels.shape).astype(np.float32)
+    assert profile_of(image, labels, spacing)["peritumoral_entropy"] == pytest.approx(np.log(6))
+    assert profile_of(image * 3.0 + 400.0, labels, spacing)["peritumoral_entropy"] == pytest.approx(np.log(6))
+    flat = image.copy()
+    flat[..., 10:16] = 550.0
+    assert profile_of(flat, labels, spacing)["peritumoral_entropy"] == 0.0
+    assert profile_of(*planar_case())["peritumoral_entropy"] == 0.0
 
 
 def test_local_texture_is_zero_on_a_smooth_tumour_and_grows_with_speckle():
@@ -203,7 +219,7 @@ def test_local_texture_is_zero_on_a_smooth_tumour_and_grows_with_speckle():
     assert 0.1 < texture[1] < 0.2  # MAD of ~N(0, 0.2) is 0.135
 
 
-def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_every_number():
+def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_the_recipes_numbers():
     torch.manual_seed(0)
     wide = SpatialMultiTaskNet(NetworkConfig(n_scalar_features=len(SCALAR_FEATURES), scalar_skip=True)).eval()
     image = torch.rand(2, 4, 32, 32, 32)
@@ -213,6 +229,8 @@ def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_every_numbe
         skip = {task: wide.scalar_skip[task](wide.scalar_norm(scalars)) for task in wide.tasks}
     assert all(torch.equal(value, torch.zeros_like(value)) for value in skip.values())  # zero at start
     assert torch.isfinite(out["her2"]).all()
-    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES)  # recipe 4 reads the contrasts
+    # Recipes 4 to 8 read the contrasts; the band's entropy, the last number, is an experiment.
+    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES) - 1
+    assert SCALAR_FEATURES[-1] == "peritumoral_entropy"
     with pytest.raises(Exception, match="n_scalar_features"):
         NetworkConfig(n_scalar_features=len(SCALAR_FEATURES) + 1)

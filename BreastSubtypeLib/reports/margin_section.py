@@ -40,6 +40,7 @@ MARGIN_NUMBER_TITLES: dict[str, str] = {
     "rim_core_ratio": "Core enhancement as a fraction of the rim's (washout, rim enhancement)",
     "peritumoral_0_1mm_contrast": "Peritumoral 0-1 mm enhancement relative to the rim (oedema)",
     "peritumoral_1_2mm_contrast": "Peritumoral 1-2 mm enhancement relative to the rim (oedema)",
+    "peritumoral_entropy": "Peritumoral signal spread (entropy relative to the rim)",
 }
 
 
