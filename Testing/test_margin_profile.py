@@ -187,7 +187,12 @@ def test_contrasts_are_ratios_of_raw_differences_and_ignore_the_intensity_unit()
     # sign-flipped or huge ratio.
     assert profile_of(*planar_case())["peritumoral_0_1mm_contrast"] == 0.0
     rescaled = profile_of((image.astype(np.float32) * 7.5), labels, spacing)
-    for name in ("peritumoral_0_1mm_contrast", "rim_core_ratio", "tumour_local_texture", "peritumoral_entropy"):
+    for name in (
+        "peritumoral_0_1mm_contrast",
+        "rim_core_ratio",
+        "tumour_local_texture",
+        "peritumoral_entropy",
+    ):
         assert rescaled[name] == pytest.approx(profile[name], rel=1e-5)
 
 
