@@ -147,18 +147,27 @@ def test_margin_evidence_is_the_gradient_times_the_centred_value_with_the_calls_
     outputs, _maps = forward_with_explanations(
         network, image, scalars, tasks=network.tasks, explain=True, autocast=nullcontext()
     )
-    column = len(SIZE_FEATURES)  # the first rim shell
     step = 1e-3
-    nudged = scalars.clone()
-    nudged[0, column] += step
-    with torch.no_grad():
-        before, after = network(image, scalars), network(image, nudged)
-    mean = float(network.scalar_norm.mean[column])
-    for task, key in (("er", "er"), ("her2", "her2")):
-        sign = 1.0 if torch.sigmoid(before[key]) >= 0.5 else -1.0
-        slope = sign * float(after[key] - before[key]) / step
-        evidence = float(outputs[f"margin_evidence_{task}"][0, 0])
-        assert evidence == pytest.approx(slope * (float(scalars[0, column]) - mean), rel=1e-2, abs=1e-6)
+    # The first rim shell, read as it is, and the texture, read on a log scale (recipe 9): there
+    # the evidence is x d/dx (the slope per unit of log x) times (log x - the mean of the logs).
+    texture = SCALAR_FEATURES.index("tumour_local_texture")
+    assert network.config.log_numbers == ("tumour_local_texture",)
+    for column, logged in ((len(SIZE_FEATURES), False), (texture, True)):
+        value = float(scalars[0, column])
+        # Central differences in the scale the network reads: value +- step, or value x e^(+-step).
+        up, down = scalars.clone(), scalars.clone()
+        up[0, column] = value * np.exp(step) if logged else value + step
+        down[0, column] = value * np.exp(-step) if logged else value - step
+        with torch.no_grad():
+            before, after, below = network(image, scalars), network(image, up), network(image, down)
+        mean = float(network.scalar_norm.mean[column])
+        centred = np.log(value) - mean if logged else value - mean
+        for task, key in (("er", "er"), ("her2", "her2")):
+            sign = 1.0 if torch.sigmoid(before[key]) >= 0.5 else -1.0
+            slope = sign * float(after[key] - below[key]) / (2 * step)
+            expected = slope * centred
+            evidence = float(outputs[f"margin_evidence_{task}"][0, column - len(SIZE_FEATURES)])
+            assert evidence == pytest.approx(expected, rel=2e-2, abs=1e-6), (column, task)
     used = network.config.n_scalar_features - len(SIZE_FEATURES)  # the profile numbers it uses
     assert outputs["margin_evidence_ki67"].shape == (1, used)
 

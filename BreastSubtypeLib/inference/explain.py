@@ -29,8 +29,8 @@ zeros and is reported as empty (``explanation_notes``), never silently drawn as 
 
 Margin evidence (``margin_evidence_{task}``): the same backward pass also reaches the margin profile
 numbers (``preprocessing.margin_profile``), which the network receives beside the crop. Each number's
-evidence is gradient × (value − the training cases' mean), in logit units (Ki-67: units of its
-logit) and with the call's sign: positive = it pushed toward the call made. It says which shells
+evidence is gradient × (value − the training cases' mean), on the scale the network reads it (log
+for ``NetworkConfig.log_numbers``), in logit units (Ki-67: units of its logit) and with the call's sign: positive = it pushed toward the call made. It says which shells
 around the tumour, or which margin-shape measure, the call rests on, which no crop-grid map can
 show (the shells are finer than the crop's voxels).
 
@@ -134,9 +134,9 @@ def forward_with_explanations(
                 wrt = [activation] if profile is None else [activation, scalars]
                 gradient, *scalar_gradient = torch.autograd.grad(target, wrt, retain_graph=True)
                 if scalar_gradient:
-                    columns, mean = profile
-                    centred = scalars.detach()[:, columns].float() - mean
-                    evidence[f"margin_evidence_{task}"] = scalar_gradient[0][:, columns].float() * centred
+                    evidence[f"margin_evidence_{task}"] = _margin_evidence(
+                        network, profile, scalars.detach(), scalar_gradient[0]
+                    )
                 cam = torch.relu(_cam_contributions(gradient.float(), activation.detach().float()))
                 cam = F.interpolate(cam, size=size, mode="trilinear", align_corners=False)
                 cams[f"gradcam_{task}"] = _unit_range(cam.clamp_min(0.0))[0, 0]
@@ -188,6 +188,24 @@ def _logit(outputs, task: str):
         return value
     fraction = (value / 100.0).clamp(1e-6, 1 - 1e-6)
     return torch.log(fraction) - torch.log1p(-fraction)
+
+
+def _margin_evidence(network, profile, scalars, gradient):
+    """gradient x (value - training mean) per profile number. A number the network reads on a log
+    scale (``NetworkConfig.log_numbers``) is accounted on that scale, where its mean was taken:
+    d/d(log x) = x d/dx, times (log x - the mean of the logs)."""
+    from BreastSubtypeLib.model.config import LOG_NUMBER_FLOOR
+
+    columns, mean = profile
+    values = scalars[:, columns].float()
+    slope = gradient[:, columns].float()
+    logged = getattr(network, "logged_scalars", None)
+    if logged is not None and bool(logged[columns].any()):
+        logged = logged[columns]
+        floored = values.clamp_min(LOG_NUMBER_FLOOR)
+        slope = slope.where(~logged, slope * floored)
+        values = values.where(~logged, floored.log())
+    return slope * (values - mean)
 
 
 def _profile_columns(network):

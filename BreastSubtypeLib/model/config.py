@@ -166,9 +166,10 @@ class NetworkConfig(_JsonConfig):
     # the whole crop. Needs the crop spacing (n_scalar_features >= 2).
     support_mm: float = 10.0
     # Numbers read on a log scale (log of the number, floored at LOG_NUMBER_FLOOR) before they are
-    # standardised. An experiment switch: the phantoms' heterogeneity sets the texture's spread
-    # multiplicatively, so its log is the nearer-linear read (EVALUATION.md). () reads every number as is.
-    log_numbers: tuple[str, ...] = ()
+    # standardised. Recipe 9: the texture, whose spread the phantoms' heterogeneity sets
+    # multiplicatively, so its log is the nearer-linear read; on the development cohorts it lowered
+    # the Ki-67 error in all six runs (EVALUATION.md). () reads every number as it is (recipe 8).
+    log_numbers: tuple[str, ...] = ("tumour_local_texture",)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -270,13 +271,13 @@ class NetworkConfig(_JsonConfig):
             or not 0 <= self.support_mm < math.inf
         ):
             raise ConfigError(f"support_mm must be zero or a positive number of mm, got {self.support_mm!r}.")
-        read = SCALAR_FEATURES[: self.n_scalar_features] if isinstance(self.n_scalar_features, int) else ()
         logged = tuple(self.log_numbers) if isinstance(self.log_numbers, list | tuple) else None
-        if logged is None or len(set(logged)) != len(logged) or any(name not in read for name in logged):
+        if logged is None or len(set(logged)) != len(logged) or any(n not in SCALAR_FEATURES for n in logged):
             raise ConfigError(
-                f"log_numbers must be distinct names among the numbers the network reads, got {self.log_numbers!r}."
+                f"log_numbers must be distinct names of SCALAR_FEATURES, got {self.log_numbers!r}."
             )
-        set_(self, "log_numbers", tuple(name for name in read if name in logged))
+        # Canonical order; a name beyond n_scalar_features is kept but has nothing to act on.
+        set_(self, "log_numbers", tuple(name for name in SCALAR_FEATURES if name in logged))
         if self.support_mm and self.n_scalar_features < len(SIZE_FEATURES):
             raise ConfigError(
                 f"support_mm needs the crop spacing: n_scalar_features must be at least {len(SIZE_FEATURES)}."

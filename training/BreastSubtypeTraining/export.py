@@ -108,7 +108,8 @@ def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = N
         "regions are derived from the mask. Outputs: probability of ER, PR and HER2 positivity (called positive "
         "at the thresholds below, chosen on the validation split by Youden's J), Ki-67 in percent, and the "
         f"surrogate subtype ({ours.get('subtype_scheme')}, Ki-67 cut-off {ours.get('ki67_cutoff_percent')} %)."
-        + _support_words((ours.get("network") or {}).get("support_mm")),
+        + _support_words((ours.get("network") or {}).get("support_mm"))
+        + _log_words((ours.get("network") or {}).get("log_numbers")),
         "",
         f"## Performance on the held-out {split_name} split (n = {test.get('n_cases', 0)})",
         "",
@@ -184,6 +185,12 @@ def _support_words(support_mm: float | None) -> str:
         f" The network reads only tissue within {support_mm:g} mm of these regions (its input and every"
         " feature map are zero beyond), so neither a call nor a heatmap can rest on tissue farther away."
     )
+
+
+def _log_words(log_numbers) -> str:
+    if not log_numbers:
+        return ""
+    return f" It reads {', '.join(f'`{name}`' for name in log_numbers)} on a log scale."
 
 
 def export_run(

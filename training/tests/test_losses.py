@@ -138,10 +138,13 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert recipe6.linear_lr_factor == 1.0
     recipe7 = load_training_config(configs / "recipe7.yaml")
     network, _ = build_configs(recipe7)
-    assert (network.support_mm, recipe7.linear_lr_factor) == (10.0, 1.0)
+    assert (network.support_mm, recipe7.linear_lr_factor, network.log_numbers) == (10.0, 1.0, ())
+    network, _ = build_configs(load_training_config(configs / "recipe8.yaml"))
+    assert network.log_numbers == () and network.support_mm == 10.0
     assert recipe7.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     default = TrainingConfig()
     network, _ = build_configs(default)
     assert (network.scalar_skip, network.support_mm) == (True, 10.0)
     assert default.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     assert default.linear_lr_factor == 10.0
+    assert network.log_numbers == ("tumour_local_texture",)
