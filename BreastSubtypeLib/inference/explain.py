@@ -23,16 +23,17 @@ crop voxels): on stage 1 the upsampled 4-voxel cells of a large lesion's zoomed-
 42 % of a map beyond 10 mm; on stage 0 demo model 0.7.1 keeps at least 80 % on the 12 phantoms and
 69 % on 60. Such learned locality varied from run to run (40-80 %), so recipe 7 makes it a property
 of the network: it reads no tissue beyond 10 mm of the ROIs (``NetworkConfig.support_mm``), and demo
-model 0.9.0's lowest map keeps 92 % on the 12 phantoms and on 60 (0.8.0: 91 % and 88 %). The shares are rectified,
-upsampled to the crop and scaled to [0, 1]. A map with no positive evidence anywhere stays all
+model 0.9.0's lowest map keeps 92 % on the 12 phantoms and on 60 (0.8.0: 91 % and 88 %). The
+shares are rectified, upsampled to the crop and scaled to [0, 1]. A map with no positive evidence anywhere stays all
 zeros and is reported as empty (``explanation_notes``), never silently drawn as nothing.
 
 Margin evidence (``margin_evidence_{task}``): the same backward pass also reaches the margin profile
 numbers (``preprocessing.margin_profile``), which the network receives beside the crop. Each number's
 evidence is gradient × (value − the training cases' mean), on the scale the network reads it (log
-for ``NetworkConfig.log_numbers``), in logit units (Ki-67: units of its logit) and with the call's sign: positive = it pushed toward the call made. It says which shells
-around the tumour, or which margin-shape measure, the call rests on, which no crop-grid map can
-show (the shells are finer than the crop's voxels).
+for ``NetworkConfig.log_numbers``), in logit units (Ki-67: units of its logit) and with the call's
+sign: positive = it pushed toward the call made. It says which shells around the tumour, or which
+margin-shape measure, the call rests on, which no crop-grid map can show (the shells are finer than
+the crop's voxels).
 
 One forward pass serves all tasks; each task costs one backward pass to its layer only.
 Everything runs on tensors (no pickles, no files) and returns crop-grid arrays.

@@ -30,7 +30,7 @@ SIZE_FEATURES: tuple[str, ...] = ("log1p_lesion_volume_ml", "log_crop_spacing_mm
 # then the intensity profile across the tumour margin on the input's own voxels (margin_profile.py).
 # A network uses the first ``n_scalar_features`` of them (packages before 0.4 used the size only).
 SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
-# Recipes 4 to 8 (the default) read the first 21: the four contrasts after the margin shape lowered
+# Recipes 4 to 9 (the default) read the first 21: the four contrasts after the margin shape lowered
 # the Ki-67 error on three of four development cohorts and raised PR and HER2 on two (EVALUATION.md);
 # ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2. The band's
 # entropy (the 22nd) is an experiment: ``n_scalar_features: 22`` reads it.
