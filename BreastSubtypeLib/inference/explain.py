@@ -23,9 +23,10 @@ crop voxels): on stage 1 the upsampled 4-voxel cells of a large lesion's zoomed-
 42 % of a map beyond 10 mm; on stage 0 demo model 0.7.1 keeps at least 80 % on the 12 phantoms and
 69 % on 60. Such learned locality varied from run to run (40-80 %), so recipe 7 makes it a property
 of the network: it reads no tissue beyond 10 mm of the ROIs (``NetworkConfig.support_mm``), and demo
-model 0.9.0's lowest map keeps 92 % on the 12 phantoms and on 60 (0.8.0: 91 % and 88 %). The
-shares are rectified, upsampled to the crop and scaled to [0, 1]. A map with no positive evidence anywhere stays all
-zeros and is reported as empty (``explanation_notes``), never silently drawn as nothing.
+model 0.10.0's lowest map keeps 92 % on the 12 phantoms and 91 % on 60 (0.8.0: 91 % and 88 %).
+The shares are rectified, upsampled to the crop and scaled to [0, 1]. A map with no positive
+evidence anywhere stays all zeros and is reported as empty (``explanation_notes``), never silently
+drawn as nothing.
 
 Margin evidence (``margin_evidence_{task}``): the same backward pass also reaches the margin profile
 numbers (``preprocessing.margin_profile``), which the network receives beside the crop. Each number's
