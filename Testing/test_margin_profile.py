@@ -243,7 +243,7 @@ def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_the_recipes
         skip = {task: wide.scalar_skip[task](wide.scalar_norm(scalars)) for task in wide.tasks}
     assert all(torch.equal(value, torch.zeros_like(value)) for value in skip.values())  # zero at start
     assert torch.isfinite(out["her2"]).all()
-    # Recipes 4 to 8 read the contrasts; the band's entropy, the last number, is an experiment.
+    # Recipes 4 to 9 read the contrasts; the band's entropy, the last number, is an experiment.
     assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES) - 1
     assert SCALAR_FEATURES[-1] == "peritumoral_entropy"
     with pytest.raises(Exception, match="n_scalar_features"):

@@ -274,7 +274,8 @@ class NetworkConfig(_JsonConfig):
         logged = tuple(self.log_numbers) if isinstance(self.log_numbers, list | tuple) else None
         if logged is None or len(set(logged)) != len(logged) or any(n not in SCALAR_FEATURES for n in logged):
             raise ConfigError(
-                f"log_numbers must be distinct names of SCALAR_FEATURES, got {self.log_numbers!r}."
+                f"log_numbers must be distinct names among {', '.join(SCALAR_FEATURES)}; "
+                f"got {self.log_numbers!r}."
             )
         # Canonical order; a name beyond n_scalar_features is kept but has nothing to act on.
         set_(self, "log_numbers", tuple(name for name in SCALAR_FEATURES if name in logged))

@@ -23,10 +23,10 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
   enhancement, which varies from lesion to lesion and scanner to scanner), and the entropy of the
   band's intensities as fractions of the rim's contrast (how widely the oedema's signal spreads
   from the margin to background; read only by networks with ``n_scalar_features`` 22, an
-  experiment so far). On wide-variation
-  development phantoms they raised the share of the latent heterogeneity that the profile explains
-  linearly from 0.31 to 0.59 and of the oedema from 0.68 to 0.73, and the 0-1 mm contrast alone
-  separates HER2 with AUC 0.88 where the 0-1 mm mean gives 0.79 (training/EVALUATION.md).
+  experiment so far). On wide-variation development phantoms the first four raised the share of
+  the latent heterogeneity that the profile explains linearly from 0.31 to 0.59 and of the oedema
+  from 0.68 to 0.73, and the 0-1 mm contrast alone separates HER2 with AUC 0.88 where the 0-1 mm
+  mean gives 0.79 (training/EVALUATION.md).
 
 The shell means and core statistics are in the crop's normalised units (same offset, scale and
 clipping), so the profile and the crop speak one scale; the contrasts are ratios of the unclipped

@@ -21,16 +21,17 @@ def test_missing_manifest_exits_2_with_one_line_naming_it(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_bad_config_exits_2(tmp_path, capsys, phantom_cohort):
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("epochs: 0\n", "bad.yaml"), ("network: {log_numbers: [tumour_texture]}\n", "tumour_local_texture")],
+)
+def test_bad_config_exits_2(tmp_path, capsys, phantom_cohort, text, named):
     config = tmp_path / "bad.yaml"
-    config.write_text("epochs: 0\n")
-    assert (
-        main(
-            ["fit", "--manifest", str(phantom_cohort), "--out", str(tmp_path / "r"), "--config", str(config)]
-        )
-        == 2
-    )
-    _one_line_error(capsys, "bad.yaml", "epochs")
+    config.write_text(text)
+    out = tmp_path / "r"
+    assert main(["fit", "--manifest", str(phantom_cohort), "--out", str(out), "--config", str(config)]) == 2
+    _one_line_error(capsys, named, "epochs" if "epochs" in text else "log_numbers")
+    assert not out.exists()  # nothing written
 
 
 def test_usage_errors_exit_2(capsys):
