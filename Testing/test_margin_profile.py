@@ -148,10 +148,10 @@ def test_margin_evidence_is_the_gradient_times_the_centred_value_with_the_calls_
         network, image, scalars, tasks=network.tasks, explain=True, autocast=nullcontext()
     )
     step = 1e-3
-    # The first rim shell, read as it is, and the texture, read on a log scale (recipe 9): there
-    # the evidence is x d/dx (the slope per unit of log x) times (log x - the mean of the logs).
+    # The first rim shell, read as it is, and the texture, read on a log scale (recipes 9 and 10):
+    # there the evidence is x d/dx (the slope per unit of log x) times (log x - the mean of logs).
     texture = SCALAR_FEATURES.index("tumour_local_texture")
-    assert network.config.log_numbers == ("tumour_local_texture",)
+    assert "tumour_local_texture" in network.config.log_numbers
     for column, logged in ((len(SIZE_FEATURES), False), (texture, True)):
         value = float(scalars[0, column])
         # Central differences in the scale the network reads: value +- step, or value x e^(+-step).
@@ -243,8 +243,48 @@ def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_the_recipes
         skip = {task: wide.scalar_skip[task](wide.scalar_norm(scalars)) for task in wide.tasks}
     assert all(torch.equal(value, torch.zeros_like(value)) for value in skip.values())  # zero at start
     assert torch.isfinite(out["her2"]).all()
-    # Recipes 4 to 9 read the contrasts; the band's entropy, the last number, is an experiment.
-    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES) - 1
-    assert SCALAR_FEATURES[-1] == "peritumoral_entropy"
+    # Recipe 10 reads every number, the three after the contrasts too.
+    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES)
+    assert SCALAR_FEATURES[-3:] == ("tumour_profile_texture", "peritumoral_near_drop", "peritumoral_entropy")
     with pytest.raises(Exception, match="n_scalar_features"):
         NetworkConfig(n_scalar_features=len(SCALAR_FEATURES) + 1)
+
+
+def test_profile_texture_ignores_the_rim_to_core_profile_that_the_local_texture_sees():
+    """A tumour whose signal depends on depth alone (a bright rim fading into a darker core, in
+    0.5 mm depth steps) has no texture around its profile, though a 3 mm local mean cannot follow
+    the rim; multiplicative speckle of SD 0.2 reads as its MAD (~0.135) either way."""
+    from BreastSubtypeLib.rois.distance import surface_distances_mm
+
+    labels = np.zeros((12, 24, 24), np.uint8)
+    labels[2:10, 4:20, 4:20] = RIM
+    labels[4:8, 8:16, 8:16] = CORE
+    spacing = (2.0, 1.0, 1.0)
+    depth_mm, _outside = surface_distances_mm(labels > 0, spacing)
+    profiled = (1000.0 + 800.0 * np.exp(-np.floor(depth_mm / 0.5) * 0.5 / 1.5)).astype(np.float32)
+    profile = profile_of(profiled, labels, spacing)
+    assert profile["tumour_profile_texture"] == pytest.approx(0.0, abs=1e-6)
+    assert profile["tumour_local_texture"] > 0.05
+    speckle = profiled * (1 + 0.2 * np.random.default_rng(0).standard_normal(labels.shape)).astype(np.float32)
+    assert 0.1 < profile_of(speckle, labels, spacing)["tumour_profile_texture"] < 0.2
+
+
+def test_near_drop_compares_each_direction_with_the_tissue_beside_it():
+    """Planar case, intensities 100 (20 - x): in each of the four direction sectors the band falls
+    from 1000 (x = 10, 0.5 mm out) to 800 (x = 12, 2.5 mm out), against a rim-over-background
+    contrast of 1100 - 550; a vessel lighting the near band in one sector moves the mean contrast
+    but not the median drop; a band with no 0-1 mm voxels (2 mm voxels) gives 0."""
+    _image, labels, spacing = planar_case()
+    image = np.broadcast_to(100.0 * (20 - np.arange(20)), labels.shape).astype(np.float32)
+    profile = profile_of(image, labels, spacing)
+    assert profile["peritumoral_near_drop"] == pytest.approx(200 / 550)
+    vessel = image.copy()
+    vessel[:2, :2, 10] += 5000.0  # the near shell of one sector
+    with_vessel = profile_of(vessel, labels, spacing)
+    assert with_vessel["peritumoral_near_drop"] == pytest.approx(200 / 550)
+    assert with_vessel["peritumoral_0_1mm_contrast"] != pytest.approx(profile["peritumoral_0_1mm_contrast"])
+    assert profile_of(image * 3.0 + 400.0, labels, spacing)["peritumoral_near_drop"] == pytest.approx(
+        200 / 550
+    )
+    coarse_image = np.broadcast_to(100.0 * (20 - np.arange(20)), labels.shape).astype(np.float32)
+    assert profile_of(coarse_image, labels, (1.0, 1.0, 2.0))["peritumoral_near_drop"] == 0.0

@@ -30,11 +30,12 @@ SIZE_FEATURES: tuple[str, ...] = ("log1p_lesion_volume_ml", "log_crop_spacing_mm
 # then the intensity profile across the tumour margin on the input's own voxels (margin_profile.py).
 # A network uses the first ``n_scalar_features`` of them (packages before 0.4 used the size only).
 SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
-# Recipes 4 to 9 (the default) read the first 21: the four contrasts after the margin shape lowered
-# the Ki-67 error on three of four development cohorts and raised PR and HER2 on two (EVALUATION.md);
-# ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2. The band's
-# entropy (the 22nd) is an experiment: ``n_scalar_features: 22`` reads it.
-RECIPE_SCALAR_FEATURES = SCALAR_FEATURES.index("peritumoral_entropy")
+# Recipes 4 to 9 read the first 21: the four contrasts after the margin shape lowered the Ki-67
+# error on three of four development cohorts and raised PR and HER2 on two (EVALUATION.md);
+# ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2. Recipe 10 (the
+# default) reads all 24: the profile texture, the near drop and the band's entropy brought the
+# Ki-67 error against the phantoms' noise-free expected Ki-67 down in all six development runs.
+RECIPE_SCALAR_FEATURES = len(SCALAR_FEATURES)
 LOG_NUMBER_FLOOR = 1e-3  # NetworkConfig.log_numbers: a zero (an empty tumour) reads as log(1e-3)
 
 ATTENTION_MODES = ("multi", "single", "none")
@@ -166,10 +167,11 @@ class NetworkConfig(_JsonConfig):
     # the whole crop. Needs the crop spacing (n_scalar_features >= 2).
     support_mm: float = 10.0
     # Numbers read on a log scale (log of the number, floored at LOG_NUMBER_FLOOR) before they are
-    # standardised. Recipe 9: the texture, whose spread the phantoms' heterogeneity sets
-    # multiplicatively, so its log is the nearer-linear read; on the development cohorts it lowered
-    # the Ki-67 error in all six runs (EVALUATION.md). () reads every number as it is (recipe 8).
-    log_numbers: tuple[str, ...] = ("tumour_local_texture",)
+    # standardised: the textures, whose spread the phantoms' heterogeneity sets multiplicatively,
+    # so their log is the nearer-linear read. Recipe 9 logged the local texture (it lowered the
+    # Ki-67 error in all six development runs), recipe 10 the profile texture too (EVALUATION.md).
+    # () reads every number as it is (recipe 8).
+    log_numbers: tuple[str, ...] = ("tumour_local_texture", "tumour_profile_texture")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here

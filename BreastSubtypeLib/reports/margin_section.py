@@ -41,6 +41,8 @@ MARGIN_NUMBER_TITLES: dict[str, str] = {
     "peritumoral_0_1mm_contrast": "Peritumoral 0-1 mm enhancement relative to the rim (oedema)",
     "peritumoral_1_2mm_contrast": "Peritumoral 1-2 mm enhancement relative to the rim (oedema)",
     "peritumoral_entropy": "Peritumoral signal spread (entropy relative to the rim)",
+    "tumour_profile_texture": "Tumour: texture around its rim-to-core profile (heterogeneity)",
+    "peritumoral_near_drop": "Peritumoral drop from 0-1 mm to 2-3 mm, per direction, relative to the rim (oedema)",
 }
 
 

@@ -190,7 +190,9 @@ def _support_words(support_mm: float | None) -> str:
 def _log_words(log_numbers) -> str:
     if not log_numbers:
         return ""
-    return f" It reads {', '.join(f'`{name}`' for name in log_numbers)} on a log scale."
+    names = [f"`{name}`" for name in log_numbers]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f" It reads {listed} on a log scale."
 
 
 def export_run(

@@ -72,7 +72,7 @@ def test_package_metadata_carries_thresholds_metrics_and_card(one_epoch_run, tmp
     assert "a Huber loss on log(1 + Ki-67 %) for Ki-67 (missing labels contribute nothing); the deep " in card
     assert "penalty on its variance across each batch (Ki-67 10, ER 1, PR 1, HER2 1: the larger" in card
     assert "The network reads only tissue within 10 mm of these regions" in card
-    assert "It reads `tumour_local_texture` on a log scale." in card
+    assert "It reads `tumour_local_texture` and `tumour_profile_texture` on a log scale." in card
     assert ours["training"]["linear_lr_factor"] == 10.0
     assert "; the linear read of the numbers learns at 10 x the learning rate of the other weights." in card
 

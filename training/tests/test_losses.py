@@ -123,6 +123,7 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     from pathlib import Path
 
     from BreastSubtypeLib.errors import BadInputError
+    from BreastSubtypeLib.model.config import SCALAR_FEATURES
     from BreastSubtypeTraining.config import TrainingConfig, build_configs, load_training_config
 
     with pytest.raises(
@@ -141,10 +142,15 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert (network.support_mm, recipe7.linear_lr_factor, network.log_numbers) == (10.0, 1.0, ())
     network, _ = build_configs(load_training_config(configs / "recipe8.yaml"))
     assert network.log_numbers == () and network.support_mm == 10.0
+    for recipe in (5, 6, 7, 8, 9):  # recipes 4 to 9 read the first 21 numbers
+        network, _ = build_configs(load_training_config(configs / f"recipe{recipe}.yaml"))
+        assert network.n_scalar_features == 21, recipe
+    assert network.log_numbers == ("tumour_local_texture",)  # recipe 9
     assert recipe7.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     default = TrainingConfig()
     network, _ = build_configs(default)
     assert (network.scalar_skip, network.support_mm) == (True, 10.0)
     assert default.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     assert default.linear_lr_factor == 10.0
-    assert network.log_numbers == ("tumour_local_texture",)
+    assert network.log_numbers == ("tumour_local_texture", "tumour_profile_texture")
+    assert network.n_scalar_features == len(SCALAR_FEATURES) == 24
