@@ -76,11 +76,12 @@ ENTROPY_RANGE = (-0.5, 1.5)
 ENTROPY_BINS = 40
 # tumour_profile_texture: the rim-to-core profile is the mean of the tumour's voxels per depth bin
 PROFILE_DEPTH_BIN_MM = 0.5
-# peritumoral_near_drop: 8 azimuths x 4 polar bands of directions from the tumour's centroid; a
-# sector counts when both its 0-1 mm and its 2-3 mm shells hold this many voxels
-DROP_SECTORS = (8, 4)
+# peritumoral_near_drop: 24 direction sectors from the tumour's centroid (the offset's octant and
+# the axis along which it is largest), a partition that flipping or permuting the storage axes only
+# relabels; a sector counts when both its 0-1 mm and its 2-3 mm shells hold this many voxels
 DROP_NEAR_MM, DROP_FAR_MM = (0.0, 1.0), (2.0, 3.0)
 DROP_MIN_VOXELS = 3
+DROP_SECTOR_TOLERANCE_MM = 1e-4  # band voxels this close to a sector boundary belong to none
 
 
 def shell_name(region: str, shell: tuple[float, float]) -> str:
@@ -218,26 +219,30 @@ def peritumoral_near_drop(
     spacing_kji: Sequence[float],
 ) -> float:
     """How much brighter the 0-1 mm band is than the 2-3 mm band in the same direction from the
-    tumour (median over ``DROP_SECTORS`` direction sectors), in raw intensity units; NaN when no
-    sector has both shells. Each sector compares the band with the tissue beside it, so fat,
-    gland and a bias field around the lesion cancel, which one 4-6 mm shell for the whole lesion
-    cannot do; the median ignores a vessel or a cut by air in a few sectors."""
-    spacing = np.asarray(spacing_kji, dtype=float)
+    tumour (median over the direction sectors), in raw intensity units; NaN when no sector has both
+    shells. Each sector compares the band with the tissue beside it, so fat, gland and a bias field
+    around the lesion cancel, which one 4-6 mm shell for the whole lesion cannot do; the median
+    ignores a vessel or a cut by air in a few sectors. The sectors are the octant of each voxel's
+    offset from the centroid (mm) and the axis of its largest component: any flip or permutation of
+    the storage axes maps sectors onto sectors, so the same anatomy gives the same number."""
     band = np.argwhere(peritumoral)
     if not band.size or not tumour.any():
         return float("nan")
-    offset_mm = (band - np.argwhere(tumour).mean(axis=0)) * spacing  # [k, j, i] from the centroid
-    n_azimuth, n_polar = DROP_SECTORS
-    azimuth = np.arctan2(offset_mm[:, 1], offset_mm[:, 2])
-    cos_polar = offset_mm[:, 0] / np.maximum(np.linalg.norm(offset_mm, axis=1), 1e-6)
-    azimuth_bin = np.clip(np.floor((azimuth + np.pi) / (2 * np.pi) * n_azimuth), 0, n_azimuth - 1)
-    polar_bin = np.clip(np.floor((cos_polar + 1.0) / 2.0 * n_polar), 0, n_polar - 1)
-    sector = (azimuth_bin * n_polar + polar_bin).astype(np.intp)
+    offset_mm = (band - np.argwhere(tumour).mean(axis=0)) * np.asarray(spacing_kji, dtype=float)
+    size_mm = np.abs(offset_mm)
+    ordered = np.sort(size_mm, axis=1)
+    # A voxel on a boundary (an offset of 0, or two equal largest components) would change sides
+    # under a flip while its neighbours swap: it belongs to no sector.
+    clear = (ordered[:, 0] > DROP_SECTOR_TOLERANCE_MM) & (
+        ordered[:, 2] - ordered[:, 1] > DROP_SECTOR_TOLERANCE_MM
+    )
+    octant = (offset_mm > 0) @ np.array([4, 2, 1])
+    sector = octant * 3 + np.argmax(size_mm, axis=1)
+    sectors = 8 * 3
     values = intensities[peritumoral].astype(np.float64)
     distance = outside_mm[peritumoral]
-    near = (distance >= DROP_NEAR_MM[0]) & (distance < DROP_NEAR_MM[1])
-    far = (distance >= DROP_FAR_MM[0]) & (distance < DROP_FAR_MM[1])
-    sectors = n_azimuth * n_polar
+    near = clear & (distance >= DROP_NEAR_MM[0]) & (distance < DROP_NEAR_MM[1])
+    far = clear & (distance >= DROP_FAR_MM[0]) & (distance < DROP_FAR_MM[1])
     counts = [np.bincount(sector[shell], minlength=sectors) for shell in (near, far)]
     sums = [np.bincount(sector[shell], values[shell], minlength=sectors) for shell in (near, far)]
     usable = (counts[0] >= DROP_MIN_VOXELS) & (counts[1] >= DROP_MIN_VOXELS)
