@@ -217,7 +217,10 @@ def phantom_ceiling(
 ):
     """What a perfect model could reach on these cases: the AUC of the generator's true
     probabilities against the sampled labels, and the Ki-67 MAE of its expected value (the noise
-    floor: Ki-67 labels carry irreducible sampling noise around it)."""
+    floor: Ki-67 labels carry irreducible sampling noise around it). Beside it, the model's own
+    Ki-67 error against that expected value on every case, labelled or not
+    (``ki67_against_expected``): free of label noise and on twice the cases, so it separates two
+    recipes where the label MAE of a few dozen labelled cases cannot (training/EVALUATION.md)."""
     ids = [case_id for case_id in predictions["case_id"] if case_id in truth]
     if not ids:
         return None
@@ -231,9 +234,12 @@ def phantom_ceiling(
         )
     aucs = [ceiling[task]["auc"] for task in RECEPTORS if not math.isnan(ceiling[task]["auc"])]
     ceiling["mean_auc"] = float(np.mean(aucs)) if aucs else math.nan
-    ceiling["ki67_percent"] = metrics.regression_metrics(
-        predictions["ki67_percent"][rows], [truth[c]["ki67_expected"] for c in ids]
-    )
+    expected = [truth[c]["ki67_expected"] for c in ids]
+    ceiling["ki67_percent"] = metrics.regression_metrics(predictions["ki67_percent"][rows], expected)
+    if "ki67_predicted" in predictions:
+        ceiling["ki67_against_expected"] = metrics.regression_metrics(
+            expected, np.asarray(predictions["ki67_predicted"], dtype=float)[rows]
+        )
     return ceiling
 
 

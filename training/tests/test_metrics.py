@@ -88,3 +88,8 @@ def test_phantom_ceiling_is_the_auc_of_the_true_probabilities_and_the_ki67_floor
     assert ceiling["pr"]["auc"] == pytest.approx(0.5)  # constant probabilities: all ties
     assert ceiling["her2"]["auc"] == pytest.approx(1.0)  # case c unlabelled
     assert ceiling["ki67_percent"]["mae"] == pytest.approx((2 + 3 + 0) / 3)
+    assert "ki67_against_expected" not in ceiling  # no model predictions given
+    predictions["ki67_predicted"] = np.array([14, 17, 24, 40, 9.0])
+    against = phantom_ceiling(predictions, truth, n_boot=20)["ki67_against_expected"]
+    # every case with truth counts, labelled or not: |14-12|, |17-17|, |24-30|, |40-50|
+    assert (against["n"], against["mae"]) == (4, pytest.approx((2 + 0 + 6 + 10) / 4))
