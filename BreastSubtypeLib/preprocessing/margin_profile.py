@@ -22,14 +22,15 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
   fraction of the rim's, both above the 4-6 mm shell (oedema relative to the lesion's own
   enhancement, which varies from lesion to lesion and scanner to scanner), and the entropy of the
   band's intensities as fractions of the rim's contrast (how widely the oedema's signal spreads
-  from the margin to background; read only by networks with ``n_scalar_features`` 22, an
-  experiment so far). On wide-variation development phantoms the first four raised the share of
-  the latent heterogeneity that the profile explains linearly from 0.31 to 0.59 and of the oedema
-  from 0.68 to 0.73, and the 0-1 mm contrast alone separates HER2 with AUC 0.88 where the 0-1 mm
-  mean gives 0.79 (training/EVALUATION.md). Two more are read only with ``n_scalar_features`` 24:
-  the tumour's texture around its own rim-to-core profile (``tumour_profile_texture``) and the
-  drop from the 0-1 mm to the 2-3 mm band, direction by direction against the tissue beside it
-  (``peritumoral_near_drop``, a fraction of the rim's contrast).
+  from the margin to background; not read by recipes 4 to 9, which take the first 21 numbers).
+  On wide-variation development phantoms the first four raised the share of the latent
+  heterogeneity that the profile explains linearly from 0.31 to 0.59 and of the oedema from 0.68
+  to 0.73, and the 0-1 mm contrast alone separates HER2 with AUC 0.88 where the 0-1 mm mean gives
+  0.79 (training/EVALUATION.md). Two more, read by the default (recipe 10,
+  ``n_scalar_features`` 24): the tumour's texture around its own rim-to-core profile
+  (``tumour_profile_texture``) and the drop from the 0-1 mm to the 2-3 mm band, direction by
+  direction against the tissue beside it (``peritumoral_near_drop``, a fraction of the rim's
+  contrast).
 
 The shell means and core statistics are in the crop's normalised units (same offset, scale and
 clipping), so the profile and the crop speak one scale; the contrasts are ratios of the unclipped

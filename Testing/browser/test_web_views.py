@@ -74,12 +74,27 @@ def test_window_level_by_drag_and_presets(page, demo):
     box = view(page, "Red").bounding_box()
     drag(page, (box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7), (150, -100))
     expect(readout).not_to_have_text(auto)
+    # As a reader does, let go before choosing a preset: moves still on their way from a loaded
+    # browser would otherwise land after the preset.
+    _wait_until_steady(page, readout)
     values = sitk.GetArrayViewFromImage(demo.image)
     low, high = int(values.min()), int(values.max())
     page.get_by_test_id("window-full").click()
     expect(readout).to_have_text(f"W {high - low}  L {(high + low) / 2:.0f}")
     page.get_by_test_id("window-auto").click()
     expect(readout).to_have_text(auto)
+
+
+def _wait_until_steady(page, locator, quiet_ms: int = 600, timeout_ms: int = 15_000) -> None:
+    text, waited = locator.inner_text(), 0
+    while waited < timeout_ms:
+        page.wait_for_timeout(quiet_ms)
+        waited += quiet_ms
+        now = locator.inner_text()
+        if now == text:
+            return
+        text = now
+    raise AssertionError(f"the window/level readout kept changing after the drag: {text}")
 
 
 def test_find_centres_every_view_on_the_typed_point(page, demo):
