@@ -243,9 +243,15 @@ def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_the_recipes
         skip = {task: wide.scalar_skip[task](wide.scalar_norm(scalars)) for task in wide.tasks}
     assert all(torch.equal(value, torch.zeros_like(value)) for value in skip.values())  # zero at start
     assert torch.isfinite(out["her2"]).all()
-    # Recipe 10 reads every number, the three after the contrasts too.
-    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES)
-    assert SCALAR_FEATURES[-3:] == ("tumour_profile_texture", "peritumoral_near_drop", "peritumoral_entropy")
+    # Recipe 10 reads the three after the contrasts too; the band's roughness, a candidate, only
+    # when a config asks for it.
+    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES) - 1 == 24
+    assert SCALAR_FEATURES[-4:] == (
+        "tumour_profile_texture",
+        "peritumoral_near_drop",
+        "peritumoral_entropy",
+        "peritumoral_roughness",
+    )
     with pytest.raises(Exception, match="n_scalar_features"):
         NetworkConfig(n_scalar_features=len(SCALAR_FEATURES) + 1)
 
@@ -288,3 +294,27 @@ def test_near_drop_compares_each_direction_with_the_tissue_beside_it():
     )
     coarse_image = np.broadcast_to(100.0 * (20 - np.arange(20)), labels.shape).astype(np.float32)
     assert profile_of(coarse_image, labels, (1.0, 1.0, 2.0))["peritumoral_near_drop"] == 0.0
+
+
+def test_band_roughness_is_the_median_neighbour_difference_over_the_rims_contrast():
+    """Planar case with a rim of 1100 and a band that alternates 500 and 600 voxel by voxel: every
+    pair of face neighbours in the band differs by 100, the 4-6 mm background is 550, so the
+    roughness is 100 / 550 whatever the unit, offset or storage order; a smooth band gives 0."""
+    _image, labels, spacing = planar_case()
+    k, j, i = np.indices(labels.shape)
+    image = np.where(labels == RIM, 1100.0, 1000.0)
+    image = np.where(labels == PERITUMORAL, 500.0 + 100.0 * ((i + j + k) % 2), image).astype(np.float32)
+    assert profile_of(image, labels, spacing)["peritumoral_roughness"] == pytest.approx(100 / 550)
+    assert profile_of(image * 3.0 + 400.0, labels, spacing)["peritumoral_roughness"] == pytest.approx(
+        100 / 550
+    )
+    flipped = profile_of(image[::-1, :, ::-1], labels[::-1, :, ::-1], spacing)
+    assert flipped["peritumoral_roughness"] == pytest.approx(100 / 550)
+    assert profile_of(image.transpose(1, 0, 2), labels.transpose(1, 0, 2), spacing)[
+        "peritumoral_roughness"
+    ] == pytest.approx(100 / 550)
+    smooth = np.where(labels == PERITUMORAL, 550.0, image).astype(np.float32)
+    assert profile_of(smooth, labels, spacing)["peritumoral_roughness"] == 0.0
+    # Without a band there is no pair: 0, not NaN.
+    no_band = np.where(labels == PERITUMORAL, 0, labels).astype(np.uint8)
+    assert profile_of(image, no_band, spacing)["peritumoral_roughness"] == 0.0

@@ -30,7 +30,9 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
   ``n_scalar_features`` 24): the tumour's texture around its own rim-to-core profile
   (``tumour_profile_texture``) and the drop from the 0-1 mm to the 2-3 mm band, direction by
   direction against the tissue beside it (``peritumoral_near_drop``, a fraction of the rim's
-  contrast).
+  contrast). The last, the band's roughness (``peritumoral_roughness``: the median difference
+  between neighbouring band voxels as a fraction of the rim's contrast), is read only with
+  ``n_scalar_features`` 25, a candidate for the next recipe.
 
 The shell means and core statistics are in the crop's normalised units (same offset, scale and
 clipping), so the profile and the crop speak one scale; the contrasts are ratios of the unclipped
@@ -71,6 +73,7 @@ CONTRASTS: tuple[str, ...] = (
     "tumour_profile_texture",
     "peritumoral_near_drop",
     "peritumoral_entropy",
+    "peritumoral_roughness",
 )
 # peritumoral_entropy: the band's voxels as fractions of the rim's contrast, binned 0.05 wide
 ENTROPY_RANGE = (-0.5, 1.5)
@@ -109,6 +112,7 @@ MARGIN_PROFILE_REGION: tuple[int, ...] = (
     1,  # tumour profile texture: hidden with the rim, like the local texture
     2,  # peritumoral near drop
     2,  # peritumoral entropy
+    2,  # peritumoral roughness
 )
 
 
@@ -253,6 +257,22 @@ def peritumoral_near_drop(
     return float(np.median(drops))
 
 
+def peritumoral_roughness(intensities: np.ndarray, peritumoral: np.ndarray) -> float:
+    """Median absolute difference between face-neighbouring band voxels, in raw intensity units;
+    NaN for a band without a neighbouring pair. The band's texture on the acquired voxels, which
+    the 32³ crop smooths away: on development phantoms it carried the HER2 signal that PyRadiomics'
+    peritumoral GLCM features found and the other numbers missed (training/EVALUATION.md). Pairs
+    along all three storage axes, so a flip or permutation of the axes changes nothing."""
+    differences = []
+    for axis in range(intensities.ndim):
+        ahead = tuple(slice(1, None) if a == axis else slice(None) for a in range(intensities.ndim))
+        behind = tuple(slice(None, -1) if a == axis else slice(None) for a in range(intensities.ndim))
+        pairs = peritumoral[ahead] & peritumoral[behind]
+        differences.append(np.abs(intensities[ahead][pairs] - intensities[behind][pairs]))
+    differences = np.concatenate(differences)
+    return float(np.median(differences)) if differences.size else float("nan")
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     if not denominator > 0 or not np.isfinite(numerator):
         return 0.0
@@ -300,6 +320,7 @@ def margin_profile(
             peritumoral_near_drop(raw, tumour, peritumoral, outside_mm, spacing_kji), raw_rim - background
         ),
         peritumoral_entropy(raw[peritumoral], background, raw_rim),
+        _ratio(peritumoral_roughness(raw, peritumoral), raw_rim - background),
     ]
     profile = [*rim_shells, *core, *band, *margin_shape(tumour, spacing_kji), *contrasts]
     return np.asarray(profile, dtype=np.float32)
