@@ -36,7 +36,7 @@ SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
 # default) reads the first 24: the profile texture, the near drop and the band's entropy brought the
 # Ki-67 error against the phantoms' noise-free expected Ki-67 down in all six development runs.
 # The 25th, the band's roughness, is a candidate not yet evaluated on a final cohort.
-RECIPE_SCALAR_FEATURES = 24
+RECIPE_SCALAR_FEATURES = SCALAR_FEATURES.index("peritumoral_roughness")
 LOG_NUMBER_FLOOR = 1e-3  # NetworkConfig.log_numbers: a zero (an empty tumour) reads as log(1e-3)
 
 ATTENTION_MODES = ("multi", "single", "none")

@@ -260,9 +260,12 @@ def peritumoral_near_drop(
 def peritumoral_roughness(intensities: np.ndarray, peritumoral: np.ndarray) -> float:
     """Median absolute difference between face-neighbouring band voxels, in raw intensity units;
     NaN for a band without a neighbouring pair. The band's texture on the acquired voxels, which
-    the 32³ crop smooths away: on development phantoms it carried the HER2 signal that PyRadiomics'
-    peritumoral GLCM features found and the other numbers missed (training/EVALUATION.md). Pairs
-    along all three storage axes, so a flip or permutation of the axes changes nothing."""
+    the 32³ crop smooths away; a candidate after PyRadiomics' peritumoral GLCM features beat the
+    network on HER2: it raised a logistic regression's HER2 AUC on one split by 0.022 (within
+    noise) and moved the network's by -0.021 and +0.014 on two development cohorts
+    (training/EVALUATION.md). Pairs along all three storage axes, so a flip or permutation of the
+    axes changes nothing; pairs across thick slices count like in-plane ones, so the number
+    depends on the slice thickness."""
     differences = []
     for axis in range(intensities.ndim):
         ahead = tuple(slice(1, None) if a == axis else slice(None) for a in range(intensities.ndim))
