@@ -31,7 +31,8 @@ drawn as nothing.
 Margin evidence (``margin_evidence_{task}``): the same backward pass also reaches the margin profile
 numbers (``preprocessing.margin_profile``), which the network receives beside the crop. Each number's
 evidence is gradient × (value − the training cases' mean), on the scale the network reads it (log
-for ``NetworkConfig.log_numbers``), in logit units (Ki-67: units of its logit) and with the call's
+for ``NetworkConfig.log_numbers``; a number beyond ``scalar_limit_sd`` counts at the limit, where
+the network reads it), in logit units (Ki-67: units of its logit) and with the call's
 sign: positive = it pushed toward the call made. It says which shells around the tumour, or which
 margin-shape measure, the call rests on, which no crop-grid map can show (the shells are finer than
 the crop's voxels).
@@ -133,11 +134,11 @@ def forward_with_explanations(
             for task in signs:
                 activation = activations[network.cam_layer_names[task]]
                 target = signs[task] * _logit(outputs, task).float().sum()
-                wrt = [activation] if profile is None else [activation, scalars]
-                gradient, *scalar_gradient = torch.autograd.grad(target, wrt, retain_graph=True)
-                if scalar_gradient:
+                wrt = [activation] if profile is None else [activation, outputs["numbers"]]
+                gradient, *number_gradient = torch.autograd.grad(target, wrt, retain_graph=True)
+                if number_gradient:
                     evidence[f"margin_evidence_{task}"] = _margin_evidence(
-                        network, profile, scalars.detach(), scalar_gradient[0]
+                        network, profile, outputs["numbers"].detach(), number_gradient[0]
                     )
                 cam = torch.relu(_cam_contributions(gradient.float(), activation.detach().float()))
                 cam = F.interpolate(cam, size=size, mode="trilinear", align_corners=False)
@@ -192,36 +193,25 @@ def _logit(outputs, task: str):
     return torch.log(fraction) - torch.log1p(-fraction)
 
 
-def _margin_evidence(network, profile, scalars, gradient):
-    """gradient x (value - training mean) per profile number. A number the network reads on a log
-    scale (``NetworkConfig.log_numbers``) is accounted on that scale, where its mean was taken:
-    d/d(log x) = x d/dx, times (log x - the mean of the logs)."""
-    from BreastSubtypeLib.model.config import LOG_NUMBER_FLOOR
-
-    columns, mean = profile
-    values = scalars[:, columns].float()
-    slope = gradient[:, columns].float()
-    logged = getattr(network, "logged_scalars", None)
-    if logged is not None and bool(logged[columns].any()):
-        logged = logged[columns]
-        floored = values.clamp_min(LOG_NUMBER_FLOOR)
-        slope = slope.where(~logged, slope * floored)
-        values = values.where(~logged, floored.log())
-    return slope * (values - mean)
+def _margin_evidence(network, columns, numbers, gradient):
+    """gradient x value of each profile number as the network reads it (``out["numbers"]``: logged
+    where ``NetworkConfig.log_numbers`` says, standardised, held within ``scalar_limit_sd``). That is
+    the gradient in the measured unit times the value minus the training mean (on the log scale for
+    a logged number), and a number held at the limit is credited with what it contributed there. A
+    number hidden by an ablation is a constant, not evidence: 0."""
+    visible = network.visible_scalars[columns].float()
+    return gradient[:, columns].float() * numbers[:, columns].float() * visible
 
 
 def _profile_columns(network):
-    """(column indices of the margin profile in the scalars, the training cases' mean of them), or
-    None when the network does not use the profile."""
+    """Column indices of the margin profile in the scalars, or None when the network does not use
+    the profile."""
     from BreastSubtypeLib.model.config import SIZE_FEATURES
 
     n = network.config.n_scalar_features
     if n <= len(SIZE_FEATURES):
         return None
-    columns = list(range(len(SIZE_FEATURES), n))
-    mean = getattr(network.scalar_norm, "mean", None)
-    mean = mean[columns].float() if mean is not None else 0.0
-    return columns, mean
+    return list(range(len(SIZE_FEATURES), n))
 
 
 def explanation_notes(

@@ -189,6 +189,7 @@ def predict(
     returned: they come with the forward pass).
     """
     from BreastSubtypeLib.inference.explain import explanation_notes
+    from BreastSubtypeLib.inference.number_range import numbers_beyond_training
     from BreastSubtypeLib.inference.runner import ModelRunner, interpret, operating_thresholds
     from BreastSubtypeLib.preprocessing.case import CaseInput, case_model_input, case_rois, check_case
 
@@ -247,7 +248,7 @@ def predict(
     info, card = model_info(loaded)
     # Warnings are about this case. That the model is a demonstration one is ``model["demonstration"]``,
     # which every front end (table, report, widget, web) shows once from there.
-    warnings = list(roi.warnings)
+    warnings = [*roi.warnings, *numbers_beyond_training(outputs, loaded.network_config.scalar_limit_sd)]
     lap("results")
     timings["total"] = sum(timings.values())
     report(progress, 1.0, "done")

@@ -38,6 +38,11 @@ SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
 # The 25th, the band's roughness, is a candidate not yet evaluated on a final cohort.
 RECIPE_SCALAR_FEATURES = SCALAR_FEATURES.index("peritumoral_roughness")
 LOG_NUMBER_FLOOR = 1e-3  # NetworkConfig.log_numbers: a zero (an empty tumour) reads as log(1e-3)
+# NetworkConfig.scalar_limit_sd, and where predict warns that a case lies far outside the cohort the
+# model learned from: 6 training SDs from the training mean. Of 1400 wide-profile development
+# phantoms one had a number beyond it: a small necrotic lesion whose rim was barely brighter than the
+# tissue around it read 16-17 SD on the peritumoral contrasts, and recipe 10 called its Ki-67 99 %.
+NUMBER_LIMIT_SD = 6.0
 
 ATTENTION_MODES = ("multi", "single", "none")
 NORMS = ("instance", "batch", "group")
@@ -173,6 +178,11 @@ class NetworkConfig(_JsonConfig):
     # Ki-67 error in all six development runs), recipe 10 the profile texture too (EVALUATION.md).
     # () reads every number as it is (recipe 8).
     log_numbers: tuple[str, ...] = ("tumour_local_texture", "tumour_profile_texture")
+    # Standardised numbers are held within +- this many training SDs (0: not held), in training and
+    # inference alike: the linear path reads a number in proportion, so one case far outside the
+    # training cohort would otherwise extrapolate a call far beyond any it was trained on. Only
+    # with scalar_norm (the SDs are its running statistics).
+    scalar_limit_sd: float = NUMBER_LIMIT_SD
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from JSON into tuples once, here
@@ -274,6 +284,14 @@ class NetworkConfig(_JsonConfig):
             or not 0 <= self.support_mm < math.inf
         ):
             raise ConfigError(f"support_mm must be zero or a positive number of mm, got {self.support_mm!r}.")
+        if (
+            isinstance(self.scalar_limit_sd, bool)
+            or not isinstance(self.scalar_limit_sd, int | float)
+            or not 0 <= self.scalar_limit_sd < math.inf
+        ):
+            raise ConfigError(
+                f"scalar_limit_sd must be zero or a positive number of SDs, got {self.scalar_limit_sd!r}."
+            )
         logged = tuple(self.log_numbers) if isinstance(self.log_numbers, list | tuple) else None
         if logged is None or len(set(logged)) != len(logged) or any(n not in SCALAR_FEATURES for n in logged):
             raise ConfigError(
@@ -311,6 +329,7 @@ class NetworkConfig(_JsonConfig):
             "scalar_skip": False,
             "support_mm": 0.0,
             "log_numbers": (),
+            "scalar_limit_sd": 0.0,
         }
         return cls.from_dict({**{k: v for k, v in before.items() if k not in data}, **data})
 

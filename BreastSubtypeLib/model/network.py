@@ -16,8 +16,9 @@ which restores the physical scale that radiologists and biology (size correlates
 They also receive the margin profile (``preprocessing.margin_profile``): intensity shells of a
 millimetre across the tumour margin and three margin-shape ratios, measured on the acquired voxels,
 because the crop's voxels blur the 0-2 mm band where the peritumoral signal lies. All these numbers
-are standardised with the training cases' running mean and SD (``blocks.ScalarStandardiser``), and
-numbers that measure a region an ablation hides are hidden with it.
+are standardised with the training cases' running mean and SD (``blocks.ScalarStandardiser``) and
+held within ``scalar_limit_sd`` of it, and numbers that measure a region an ablation hides are
+hidden with it.
 
 Wide and deep (recipe 6): each logit is the deep path's (``out["deep_logits"]``) plus a linear read
 of the standardised numbers (``scalar_skip``). Training holds Ki-67's deep-path logit small
@@ -45,7 +46,7 @@ far from the lesion; the support bounds what the convolutions reach as well.
 >>> net = SpatialMultiTaskNet(NetworkConfig()).eval()
 >>> out = net(torch.zeros(1, 4, 64, 64, 64), torch.zeros(1, len(SCALAR_FEATURES)))
 >>> sorted(out)
-['attention', 'attention_fused', 'deep_logits', 'er', 'her2', 'ki67_percent', 'pr', 'roi_weights', 'roi_weights_per_task']
+['attention', 'attention_fused', 'deep_logits', 'er', 'her2', 'ki67_percent', 'numbers', 'numbers_sd', 'pr', 'roi_weights', 'roi_weights_per_task']
 """
 
 from __future__ import annotations
@@ -195,7 +196,9 @@ class SpatialMultiTaskNet(nn.Module):
     each task's logit from the deep path alone (before the scalars' linear path is added); ``"attention"``: list of
     (B,1,d,h,w) maps in [0, 1], one per attention scale (empty without attention);
     ``"attention_fused"``: (B,1,D,H,W), the mean of the maps upsampled to the crop (ones without
-    attention). A network configured for a subset of ``tasks`` returns only those task keys.
+    attention); ``"numbers"``: (B,n) the scalars as the network reads them (logged, standardised,
+    held within ``scalar_limit_sd``); ``"numbers_sd"``: (B,n) the same before the limit, in training
+    SDs from the training mean (only with ``scalar_norm``). A network configured for a subset of ``tasks`` returns only those task keys.
     D, H, W must be multiples of 16.
     """
 
@@ -312,6 +315,14 @@ class SpatialMultiTaskNet(nn.Module):
         if self.config.log_numbers:
             scalars = torch.where(self.logged_scalars, scalars.clamp_min(LOG_NUMBER_FLOOR).log(), scalars)
         scalars = self.scalar_norm(scalars)
+        out: dict = {}
+        if isinstance(self.scalar_norm, ScalarStandardiser):
+            out["numbers_sd"] = scalars.detach()  # before the limit: how far out the case lies
+            if self.config.scalar_limit_sd:
+                limit = float(self.config.scalar_limit_sd)
+                scalars = scalars.clamp(-limit, limit)
+        # What the fusion and the linear path read (explain.py takes the margin evidence here).
+        out["numbers"] = scalars
         image = image_and_masks[:, :1]
         masks = image_and_masks[:, 1:] * self.visible_regions.view(1, -1, 1, 1, 1)
         if not bool(self.visible_regions.all()):
@@ -332,7 +343,6 @@ class SpatialMultiTaskNet(nn.Module):
         present = masks.flatten(2).sum(-1) > 0  # (B,3): regions that exist in this case
 
         branch_outputs = {name: branch(x, masks, support) for name, branch in self.branches.items()}
-        out: dict = {}
         fused_of: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
         deep_logits: dict[str, torch.Tensor] = {}
         for task in self.tasks:

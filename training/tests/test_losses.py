@@ -145,7 +145,10 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     for recipe in (5, 6, 7, 8, 9):  # recipes 4 to 9 read the first 21 numbers
         network, _ = build_configs(load_training_config(configs / f"recipe{recipe}.yaml"))
         assert network.n_scalar_features == 21, recipe
+        assert network.scalar_limit_sd == 0.0, recipe  # every number read in proportion until recipe 11
     assert network.log_numbers == ("tumour_local_texture",)  # recipe 9
+    network, _ = build_configs(load_training_config(configs / "recipe10.yaml"))
+    assert (network.n_scalar_features, network.scalar_limit_sd) == (24, 0.0)
     assert recipe7.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     default = TrainingConfig()
     network, _ = build_configs(default)
@@ -154,3 +157,4 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert default.linear_lr_factor == 10.0
     assert network.log_numbers == ("tumour_local_texture", "tumour_profile_texture")
     assert network.n_scalar_features == len(SCALAR_FEATURES) - 1 == 24
+    assert network.scalar_limit_sd == 6.0  # recipe 11
