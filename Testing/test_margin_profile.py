@@ -243,13 +243,14 @@ def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_the_recipes
         skip = {task: wide.scalar_skip[task](wide.scalar_norm(scalars)) for task in wide.tasks}
     assert all(torch.equal(value, torch.zeros_like(value)) for value in skip.values())  # zero at start
     assert torch.isfinite(out["her2"]).all()
-    # Recipe 10 reads the three after the contrasts too; the band's roughness, a candidate, only
-    # when a config asks for it.
-    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES) - 1 == 24
-    assert SCALAR_FEATURES[-4:] == (
+    # Recipes 10 and 11 read the three after the contrasts too; the band's homogeneity and
+    # roughness, candidates, only when a config asks for them.
+    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES) - 2 == 24
+    assert SCALAR_FEATURES[-5:] == (
         "tumour_profile_texture",
         "peritumoral_near_drop",
         "peritumoral_entropy",
+        "peritumoral_homogeneity",
         "peritumoral_roughness",
     )
     with pytest.raises(Exception, match="n_scalar_features"):
@@ -317,3 +318,23 @@ def test_band_roughness_is_the_median_neighbour_difference_over_the_rims_contras
     # Without a band there is no pair: 0, not NaN.
     no_band = np.where(labels == PERITUMORAL, 0, labels).astype(np.uint8)
     assert profile_of(image, no_band, spacing)["peritumoral_roughness"] == 0.0
+
+
+def test_band_homogeneity_weighs_each_neighbour_difference_on_the_whole_image_scale():
+    """Planar case whose band alternates 500 and 503 voxel by voxel (the test's normalisation is
+    intensity / 100, so every face-neighbour pair differs by 0.03 normalised units): homogeneity
+    1 / (1 + (0.03 / 0.02)²) = 1 / 3.25, whatever the storage order; a smooth band gives 1 and a
+    missing band 0, as every number of an absent region."""
+    _image, labels, spacing = planar_case()
+    k, j, i = np.indices(labels.shape)
+    image = np.where(labels == RIM, 1100.0, 1000.0)
+    image = np.where(labels == PERITUMORAL, 500.0 + 3.0 * ((i + j + k) % 2), image).astype(np.float32)
+    assert profile_of(image, labels, spacing)["peritumoral_homogeneity"] == pytest.approx(1 / 3.25, rel=1e-5)
+    flipped = profile_of(image[::-1, :, ::-1], labels[::-1, :, ::-1], spacing)
+    assert flipped["peritumoral_homogeneity"] == pytest.approx(1 / 3.25, rel=1e-5)
+    permuted = profile_of(image.transpose(1, 0, 2), labels.transpose(1, 0, 2), spacing)
+    assert permuted["peritumoral_homogeneity"] == pytest.approx(1 / 3.25, rel=1e-5)
+    smooth = np.where(labels == PERITUMORAL, 550.0, image).astype(np.float32)
+    assert profile_of(smooth, labels, spacing)["peritumoral_homogeneity"] == 1.0
+    no_band = np.where(labels == PERITUMORAL, 0, labels).astype(np.uint8)
+    assert profile_of(image, no_band, spacing)["peritumoral_homogeneity"] == 0.0

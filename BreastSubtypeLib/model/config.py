@@ -35,8 +35,9 @@ SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
 # ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2. Recipe 10 (the
 # default) reads the first 24: the profile texture, the near drop and the band's entropy brought the
 # Ki-67 error against the phantoms' noise-free expected Ki-67 down in all six development runs.
-# The 25th, the band's roughness, is a candidate not yet evaluated on a final cohort.
-RECIPE_SCALAR_FEATURES = SCALAR_FEATURES.index("peritumoral_roughness")
+# The 25th and 26th, the band's homogeneity and roughness, are candidates not yet evaluated on a
+# final cohort.
+RECIPE_SCALAR_FEATURES = SCALAR_FEATURES.index("peritumoral_homogeneity")
 LOG_NUMBER_FLOOR = 1e-3  # NetworkConfig.log_numbers: a zero (an empty tumour) reads as log(1e-3)
 # NetworkConfig.scalar_limit_sd, and where predict warns that a case lies far outside the cohort the
 # model learned from: 6 training SDs from the training mean. Of 1400 wide-profile development

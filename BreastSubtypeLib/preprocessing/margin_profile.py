@@ -30,9 +30,10 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
   ``n_scalar_features`` 24): the tumour's texture around its own rim-to-core profile
   (``tumour_profile_texture``) and the drop from the 0-1 mm to the 2-3 mm band, direction by
   direction against the tissue beside it (``peritumoral_near_drop``, a fraction of the rim's
-  contrast). The last, the band's roughness (``peritumoral_roughness``: the median difference
-  between neighbouring band voxels as a fraction of the rim's contrast), is read only with
-  ``n_scalar_features`` 25, a candidate for the next recipe.
+  contrast). The last two are candidates, read only when a config asks for them: the band's
+  homogeneity (``peritumoral_homogeneity``: how small the differences between neighbouring band
+  voxels are on a whole-image scale, ``n_scalar_features`` 25) and its roughness
+  (``peritumoral_roughness``: their median as a fraction of the rim's contrast, 26).
 
 The shell means and core statistics are in the crop's normalised units (same offset, scale and
 clipping), so the profile and the crop speak one scale; the contrasts are ratios of the unclipped
@@ -73,6 +74,7 @@ CONTRASTS: tuple[str, ...] = (
     "tumour_profile_texture",
     "peritumoral_near_drop",
     "peritumoral_entropy",
+    "peritumoral_homogeneity",
     "peritumoral_roughness",
 )
 # peritumoral_entropy: the band's voxels as fractions of the rim's contrast, binned 0.05 wide
@@ -86,6 +88,9 @@ PROFILE_DEPTH_BIN_MM = 0.5
 DROP_NEAR_MM, DROP_FAR_MM = (0.0, 1.0), (2.0, 3.0)
 DROP_MIN_VOXELS = 3
 DROP_SECTOR_TOLERANCE_MM = 1e-4  # band voxels this close to a sector boundary belong to none
+# peritumoral_homogeneity: neighbour differences are weighed against this width, in the crop's
+# normalised units (about a tenth of a fat-suppressed breast image's SD, PyRadiomics' bin width)
+HOMOGENEITY_WIDTH = 0.02
 
 
 def shell_name(region: str, shell: tuple[float, float]) -> str:
@@ -112,6 +117,7 @@ MARGIN_PROFILE_REGION: tuple[int, ...] = (
     1,  # tumour profile texture: hidden with the rim, like the local texture
     2,  # peritumoral near drop
     2,  # peritumoral entropy
+    2,  # peritumoral homogeneity
     2,  # peritumoral roughness
 )
 
@@ -257,22 +263,41 @@ def peritumoral_near_drop(
     return float(np.median(drops))
 
 
-def peritumoral_roughness(intensities: np.ndarray, peritumoral: np.ndarray) -> float:
-    """Median absolute difference between face-neighbouring band voxels, in raw intensity units;
-    NaN for a band without a neighbouring pair. The band's texture on the acquired voxels, which
-    the 32³ crop smooths away; a candidate after PyRadiomics' peritumoral GLCM features beat the
-    network on HER2: it raised a logistic regression's HER2 AUC on one split by 0.022 (within
-    noise) and moved the network's by -0.021 and +0.014 on two development cohorts
-    (training/EVALUATION.md). Pairs along all three storage axes, so a flip or permutation of the
-    axes changes nothing; pairs across thick slices count like in-plane ones, so the number
-    depends on the slice thickness."""
+def _band_neighbour_differences(intensities: np.ndarray, peritumoral: np.ndarray) -> np.ndarray:
+    """|difference| of every pair of face-neighbouring band voxels, along all three storage axes (so
+    a flip or permutation of the axes changes nothing; pairs across thick slices count like
+    in-plane ones, so the numbers built on them depend on the slice thickness)."""
     differences = []
     for axis in range(intensities.ndim):
         ahead = tuple(slice(1, None) if a == axis else slice(None) for a in range(intensities.ndim))
         behind = tuple(slice(None, -1) if a == axis else slice(None) for a in range(intensities.ndim))
         pairs = peritumoral[ahead] & peritumoral[behind]
         differences.append(np.abs(intensities[ahead][pairs] - intensities[behind][pairs]))
-    differences = np.concatenate(differences)
+    return np.concatenate(differences)
+
+
+def peritumoral_homogeneity(values: np.ndarray, peritumoral: np.ndarray) -> float:
+    """The band's homogeneity on the acquired voxels: the mean over face-neighbouring band voxel pairs
+    of 1 / (1 + (difference / HOMOGENEITY_WIDTH)²), differences in the crop's normalised units (a
+    whole-image scale); 1 for a band with no texture, toward 0 for a rough one, 0 without a pair (an
+    absent region's numbers are 0, as everywhere in the profile). The inverse
+    difference moment of a grey-level co-occurrence matrix without its binning, after PyRadiomics'
+    peritumoral GLCM features (inverse difference moment, entropies), which read the oedema that the
+    24 numbers miss; a candidate for the next recipe (training/EVALUATION.md)."""
+    differences = _band_neighbour_differences(np.asarray(values, dtype=np.float64), peritumoral)
+    if not differences.size:
+        return 0.0
+    return float(np.mean(1.0 / (1.0 + (differences / HOMOGENEITY_WIDTH) ** 2)))
+
+
+def peritumoral_roughness(intensities: np.ndarray, peritumoral: np.ndarray) -> float:
+    """Median absolute difference between face-neighbouring band voxels, in raw intensity units;
+    NaN for a band without a neighbouring pair. The band's texture on the acquired voxels, which
+    the 32³ crop smooths away; a candidate after PyRadiomics' peritumoral GLCM features beat the
+    network on HER2: it raised a logistic regression's HER2 AUC on one split by 0.022 (within
+    noise) and moved the network's by -0.021 and +0.014 on two development cohorts
+    (training/EVALUATION.md). Pairs as ``_band_neighbour_differences``."""
+    differences = _band_neighbour_differences(intensities, peritumoral)
     return float(np.median(differences)) if differences.size else float("nan")
 
 
@@ -323,6 +348,7 @@ def margin_profile(
             peritumoral_near_drop(raw, tumour, peritumoral, outside_mm, spacing_kji), raw_rim - background
         ),
         peritumoral_entropy(raw[peritumoral], background, raw_rim),
+        peritumoral_homogeneity(values, peritumoral),
         _ratio(peritumoral_roughness(raw, peritumoral), raw_rim - background),
     ]
     profile = [*rim_shells, *core, *band, *margin_shape(tumour, spacing_kji), *contrasts]

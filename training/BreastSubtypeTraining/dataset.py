@@ -43,8 +43,9 @@ from BreastSubtypeTraining.manifest import ManifestRow
 # Bump when what a cached file holds changes. 2: cases pass predict's checks (validation, lesion size);
 # 3: scalars carry the margin profile; 4: the profile's four contrasts, and the ROIs of images stored
 # with a negative offset; 5: the band's entropy; 6: the profile texture and the near drop; 7: the near
-# drop's sectors that a flip or permutation of the storage axes only relabels; 8: the band's roughness.
-CACHE_VERSION = 8
+# drop's sectors that a flip or permutation of the storage axes only relabels; 8: the band's roughness;
+# 9: the band's homogeneity.
+CACHE_VERSION = 9
 
 
 def file_signature(path: Path) -> list:

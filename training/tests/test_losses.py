@@ -156,5 +156,5 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert default.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     assert default.linear_lr_factor == 10.0
     assert network.log_numbers == ("tumour_local_texture", "tumour_profile_texture")
-    assert network.n_scalar_features == len(SCALAR_FEATURES) - 1 == 24
+    assert network.n_scalar_features == len(SCALAR_FEATURES) - 2 == 24
     assert network.scalar_limit_sd == 6.0  # recipe 11
