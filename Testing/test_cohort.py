@@ -3,6 +3,7 @@ redoing finished cases and without partial files; shards partition the cohort, r
 and merge into the predictions of one run (or are refused); workers change nothing but the speed."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -49,6 +50,12 @@ def test_bad_case_is_marked_and_the_others_complete(cohort, tmp_path):
     assert "\n" not in bad["status"] and bad["p_er"] == ""
     for row in rows[:2] + rows[3:]:
         assert row["status"] == "ok" and 0 <= float(row["p_er"]) <= 1 and 0 <= float(row["ki67"]) <= 100
+        # The case's warnings travel with its row, on one line.
+        summary = json.loads(
+            (out_dir / "cases" / row["case_id"] / "prediction.json").read_text(encoding="utf-8")
+        )
+        assert row["warnings"] == " | ".join(summary["warnings"]) and "\n" not in row["warnings"]
+    assert any(row["warnings"] for row in rows), "no case of the fixture carries a warning"
     assert sorted(p.name for p in (out_dir / "cases").iterdir()) == ["c0", "c1", "c2", "c3"]
 
 

@@ -38,7 +38,10 @@ from BreastSubtypeLib.manifest import ManifestRow, read_manifest
 from BreastSubtypeLib.progress import ProgressCallback, report
 from BreastSubtypeLib.subtype import DEFAULT_SCHEME
 
-COLUMNS = ("case_id", "p_er", "p_pr", "p_her2", "ki67", "subtype", "status")
+# warnings: the case's prediction.json warnings on one line, joined by WARNING_SEPARATOR (a narrowed
+# rim, a cut band, a lesion far outside the model's training cohort), so a cohort's reader sees them.
+COLUMNS = ("case_id", "p_er", "p_pr", "p_her2", "ki67", "subtype", "status", "warnings")
+WARNING_SEPARATOR = " | "
 RUN_LOG = "run.log"  # one line per case computed, appended: shows what each run (re)did
 PREDICTIONS_CSV = "predictions.csv"
 _SHARD_FOLDER = re.compile(r"^shard-(\d+)-of-(\d+)$")
@@ -91,6 +94,7 @@ def _row_from_summary(case_id: str, summary: dict) -> dict[str, str]:
         "ki67": f"{summary['ki67_percent']:.3f}",
         "subtype": str(summary["subtype"]["name"]),
         "status": "ok",
+        "warnings": WARNING_SEPARATOR.join(" ".join(str(w).split()) for w in summary.get("warnings", [])),
     }
 
 
