@@ -32,8 +32,8 @@ SIZE_FEATURES: tuple[str, ...] = ("log1p_lesion_volume_ml", "log_crop_spacing_mm
 SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
 # Recipes 4 to 9 read the first 21: the four contrasts after the margin shape lowered the Ki-67
 # error on three of four development cohorts and raised PR and HER2 on two (EVALUATION.md);
-# ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2. Recipe 10 (the
-# default) reads the first 24: the profile texture, the near drop and the band's entropy brought the
+# ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2. Recipes 10 and 11
+# (the default) read the first 24: the profile texture, the near drop and the band's entropy brought the
 # Ki-67 error against the phantoms' noise-free expected Ki-67 down in all six development runs.
 # The 25th and 26th, the band's homogeneity and roughness, are candidates not yet evaluated on a
 # final cohort.

@@ -198,7 +198,8 @@ class SpatialMultiTaskNet(nn.Module):
     ``"attention_fused"``: (B,1,D,H,W), the mean of the maps upsampled to the crop (ones without
     attention); ``"numbers"``: (B,n) the scalars as the network reads them (logged, standardised,
     held within ``scalar_limit_sd``); ``"numbers_sd"``: (B,n) the same before the limit, in training
-    SDs from the training mean (only with ``scalar_norm``). A network configured for a subset of ``tasks`` returns only those task keys.
+    SDs from the training mean (only with ``scalar_norm``). A network configured for a subset of
+    ``tasks`` returns only those task keys.
     D, H, W must be multiples of 16.
     """
 
