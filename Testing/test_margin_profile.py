@@ -243,13 +243,14 @@ def test_the_linear_scalar_path_starts_neutral_and_the_default_reads_the_recipes
         skip = {task: wide.scalar_skip[task](wide.scalar_norm(scalars)) for task in wide.tasks}
     assert all(torch.equal(value, torch.zeros_like(value)) for value in skip.values())  # zero at start
     assert torch.isfinite(out["her2"]).all()
-    # Recipes 10 and 11 read the three after the contrasts too; the band's homogeneity and
-    # roughness, candidates, only when a config asks for them.
-    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES) - 2 == 24
-    assert SCALAR_FEATURES[-5:] == (
+    # Recipes 10 and 11 read the three after the contrasts too, recipe 12 the band's amplitude; the
+    # band's homogeneity and roughness, candidates, only when a config asks for them.
+    assert NetworkConfig().n_scalar_features == len(SCALAR_FEATURES) - 2 == 25
+    assert SCALAR_FEATURES[-6:] == (
         "tumour_profile_texture",
         "peritumoral_near_drop",
         "peritumoral_entropy",
+        "peritumoral_amplitude",
         "peritumoral_homogeneity",
         "peritumoral_roughness",
     )
@@ -338,3 +339,36 @@ def test_band_homogeneity_weighs_each_neighbour_difference_on_the_whole_image_sc
     assert profile_of(smooth, labels, spacing)["peritumoral_homogeneity"] == 1.0
     no_band = np.where(labels == PERITUMORAL, 0, labels).astype(np.uint8)
     assert profile_of(image, no_band, spacing)["peritumoral_homogeneity"] == 0.0
+
+
+def test_band_amplitude_is_the_fitted_decay_over_the_tumours_own_signal():
+    """Planar case: core 1000, rim 1100 (the tumour's 90th percentile), band voxels 0.5-5.5 mm out
+    at 550 + 330 exp(-d / 2 mm): the amplitude is exactly 330 / 1100 = 0.3, whatever the unit or
+    storage order; fat or gland beneath the band (a different 550) changes nothing, a vessel in two
+    near-band voxels next to nothing (the reweighted fit), and a band with no decay to fit gives 0."""
+    _image, labels, spacing = planar_case()
+    k, j, i = np.indices(labels.shape)
+    outside_mm = i - 9.5
+    image = np.where(labels == RIM, 1100.0, 1000.0)
+    band = 550.0 + 330.0 * np.exp(-outside_mm / 2.0)
+    image = np.where(labels == PERITUMORAL, band, image).astype(np.float32)
+    assert profile_of(image, labels, spacing)["peritumoral_amplitude"] == pytest.approx(0.3, rel=1e-5)
+    assert profile_of(image * 3.0, labels, spacing)["peritumoral_amplitude"] == pytest.approx(0.3, rel=1e-5)
+    on_gland = np.where(labels == PERITUMORAL, image + 400.0, image).astype(np.float32)
+    assert profile_of(on_gland, labels, spacing)["peritumoral_amplitude"] == pytest.approx(0.3, rel=1e-5)
+    flipped = profile_of(image[::-1, :, ::-1], labels[::-1, :, ::-1], spacing)
+    assert flipped["peritumoral_amplitude"] == pytest.approx(0.3, rel=1e-5)
+    permuted = profile_of(image.transpose(1, 0, 2), labels.transpose(1, 0, 2), spacing)
+    assert permuted["peritumoral_amplitude"] == pytest.approx(0.3, rel=1e-5)
+    vessel = image.copy()
+    vessel[:2, 0, 10] += 5000.0
+    with_vessel = profile_of(vessel, labels, spacing)
+    assert with_vessel["peritumoral_amplitude"] == pytest.approx(0.3, rel=0.02)
+    assert (
+        with_vessel["peritumoral_0_1mm_contrast"]
+        > 1.3 * profile_of(image, labels, spacing)["peritumoral_0_1mm_contrast"]
+    )
+    one_distance = np.where((labels == PERITUMORAL) & (i > 10), 0, labels).astype(np.uint8)
+    assert profile_of(image, one_distance, spacing)["peritumoral_amplitude"] == 0.0
+    no_band = np.where(labels == PERITUMORAL, 0, labels).astype(np.uint8)
+    assert profile_of(image, no_band, spacing)["peritumoral_amplitude"] == 0.0

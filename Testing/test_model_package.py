@@ -178,6 +178,29 @@ def test_an_invalid_config_in_a_package_is_refused(tmp_path):
         load_model_package(folder)
 
 
+def test_a_package_trained_on_numbers_in_another_order_is_refused(tmp_path):
+    """A package records the margin numbers it reads; one trained before a number was inserted
+    (here: the band's homogeneity where this version computes its amplitude) is refused by name,
+    never fed the wrong measure."""
+    _network, folder = save(tmp_path / "model")
+    metadata_path = folder / "configs/metadata.json"
+    bundle = json.loads(metadata_path.read_text(encoding="utf-8"))
+    recorded = bundle["breast_subtype"]["scalar_features"]
+    assert recorded == list(SCALAR_FEATURES[: NETWORK_CONFIG.n_scalar_features])
+    assert recorded[24] == "peritumoral_amplitude"
+    recorded[24] = "peritumoral_homogeneity"
+    metadata_path.write_text(json.dumps(bundle))
+    with pytest.raises(
+        ModelPackageError,
+        match=r"number 25: package peritumoral_homogeneity, this version peritumoral_amplitude",
+    ):
+        load_model_package(folder)
+    del bundle["breast_subtype"]["scalar_features"][-1]
+    metadata_path.write_text(json.dumps(bundle))
+    with pytest.raises(ModelPackageError, match=r"number 25: package none"):
+        load_model_package(folder)
+
+
 def test_a_zipped_package_loads_and_a_traversing_zip_is_refused(tmp_path):
     network, folder = save(tmp_path / "model")
     archive = tmp_path / "model.zip"

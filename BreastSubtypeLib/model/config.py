@@ -33,10 +33,12 @@ SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
 # Recipes 4 to 9 read the first 21: the four contrasts after the margin shape lowered the Ki-67
 # error on three of four development cohorts and raised PR and HER2 on two (EVALUATION.md);
 # ``n_scalar_features: 17`` is recipe 3 (no contrasts), 2 the crop-only recipe 2. Recipes 10 and 11
-# (the default) read the first 24: the profile texture, the near drop and the band's entropy brought the
-# Ki-67 error against the phantoms' noise-free expected Ki-67 down in all six development runs.
-# The 25th and 26th, the band's homogeneity and roughness, are candidates not yet evaluated on a
-# final cohort.
+# read the first 24: the profile texture, the near drop and the band's entropy brought the Ki-67
+# error against the phantoms' noise-free expected Ki-67 down in all six development runs. Recipe 12
+# (the default) reads the 25th too, the band's amplitude over the tumour's own signal: it reads the
+# oedema of small lesions, which the contrasts over the rim-minus-background difference miss. The
+# 26th and 27th, the band's homogeneity and roughness, are candidates not yet evaluated on a final
+# cohort.
 RECIPE_SCALAR_FEATURES = SCALAR_FEATURES.index("peritumoral_homogeneity")
 LOG_NUMBER_FLOOR = 1e-3  # NetworkConfig.log_numbers: a zero (an empty tumour) reads as log(1e-3)
 # NetworkConfig.scalar_limit_sd, and where predict warns that a case lies far outside the cohort the

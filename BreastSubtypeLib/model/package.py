@@ -318,6 +318,28 @@ def _read_metadata(folder: Path, source: str) -> dict[str, Any]:
     return bundle
 
 
+def _check_scalar_features(ours: dict[str, Any], network_config: NetworkConfig, source: str) -> None:
+    """The numbers a package was trained on must be the ones this version computes, in its order:
+    a number inserted or renamed since would otherwise feed one margin measure into the weights of
+    another, silently. Packages record their names; the shipped ones all predate any reordering."""
+    recorded = ours.get("scalar_features")
+    if recorded is None:
+        return
+    expected = list(SCALAR_FEATURES[: network_config.n_scalar_features])
+    if list(recorded) != expected:
+        differing = next(
+            (i for i, pair in enumerate(zip(recorded, expected)) if pair[0] != pair[1]),
+            min(len(recorded), len(expected)),
+        )
+        raise ModelPackageError(
+            f"Model package {source} was trained on margin numbers this version computes differently "
+            f"(number {differing + 1}: package "
+            f"{recorded[differing] if differing < len(recorded) else 'none'}, this version "
+            f"{expected[differing] if differing < len(expected) else 'none'}); use the version it was "
+            "trained with."
+        )
+
+
 def _load_folder(folder: Path, source: str, path: Path) -> LoadedModel:
     from safetensors import SafetensorError
     from safetensors.torch import load
@@ -331,6 +353,7 @@ def _load_folder(folder: Path, source: str, path: Path) -> LoadedModel:
         preprocessing_config = PreprocessingConfig.from_dict(ours["preprocessing"])
     except BadInputError as exc:
         raise ModelPackageError(f"Model package {source} has an invalid configuration: {exc}") from None
+    _check_scalar_features(ours, network_config, source)
     weights_path = folder / WEIGHTS_FILE
     if not weights_path.is_file():
         raise ModelPackageError(f"Model package {source} lacks {WEIGHTS_FILE}.")

@@ -30,10 +30,13 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
   ``n_scalar_features`` 24): the tumour's texture around its own rim-to-core profile
   (``tumour_profile_texture``) and the drop from the 0-1 mm to the 2-3 mm band, direction by
   direction against the tissue beside it (``peritumoral_near_drop``, a fraction of the rim's
-  contrast). The last two are candidates, read only when a config asks for them: the band's
-  homogeneity (``peritumoral_homogeneity``: how small the differences between neighbouring band
-  voxels are on a whole-image scale, ``n_scalar_features`` 25) and its roughness
-  (``peritumoral_roughness``: their median as a fraction of the rim's contrast, 26).
+  contrast). Recipe 12 (``n_scalar_features`` 25) reads the band's amplitude too
+  (``peritumoral_amplitude``: the band's decay from the margin, fitted as A exp(-d / 2 mm) over
+  the tissue beneath it, A as a fraction of the tumour's own signal, its 90th percentile). The last
+  two are candidates, read only when a config asks for them: the band's homogeneity
+  (``peritumoral_homogeneity``: how small the differences between neighbouring band voxels are on a
+  whole-image scale, ``n_scalar_features`` 26) and its roughness (``peritumoral_roughness``: their
+  median as a fraction of the rim's contrast, 27).
 
 The shell means and core statistics are in the crop's normalised units (same offset, scale and
 clipping), so the profile and the crop speak one scale; the contrasts are ratios of the unclipped
@@ -74,6 +77,7 @@ CONTRASTS: tuple[str, ...] = (
     "tumour_profile_texture",
     "peritumoral_near_drop",
     "peritumoral_entropy",
+    "peritumoral_amplitude",
     "peritumoral_homogeneity",
     "peritumoral_roughness",
 )
@@ -88,6 +92,13 @@ PROFILE_DEPTH_BIN_MM = 0.5
 DROP_NEAR_MM, DROP_FAR_MM = (0.0, 1.0), (2.0, 3.0)
 DROP_MIN_VOXELS = 3
 DROP_SECTOR_TOLERANCE_MM = 1e-4  # band voxels this close to a sector boundary belong to none
+# peritumoral_amplitude: the band's excess over the tissue around it is fitted as A exp(-d / 2 mm)
+# (peritumoral oedema and enhancement fade within a few millimetres of the margin), by least squares
+# reweighted against outliers (a vessel, a cut by air): Huber weights at 1.5 robust SDs, 3 passes
+OEDEMA_DECAY_MM = 2.0
+AMPLITUDE_MIN_VOXELS = 8
+AMPLITUDE_HUBER_SD = 1.5
+AMPLITUDE_REWEIGHTS = 3
 # peritumoral_homogeneity: neighbour differences are weighed against this width, in the crop's
 # normalised units (about a tenth of a fat-suppressed breast image's SD, PyRadiomics' bin width)
 HOMOGENEITY_WIDTH = 0.02
@@ -117,6 +128,7 @@ MARGIN_PROFILE_REGION: tuple[int, ...] = (
     1,  # tumour profile texture: hidden with the rim, like the local texture
     2,  # peritumoral near drop
     2,  # peritumoral entropy
+    2,  # peritumoral amplitude (over the tumour's own signal; hidden with the band it measures)
     2,  # peritumoral homogeneity
     2,  # peritumoral roughness
 )
@@ -263,6 +275,34 @@ def peritumoral_near_drop(
     return float(np.median(drops))
 
 
+def peritumoral_amplitude(values: np.ndarray, outside_mm: np.ndarray) -> float:
+    """A of the band's intensities fitted as b + A exp(-d / ``OEDEMA_DECAY_MM``), d the millimetres
+    outside the tumour, in the intensities' units; NaN for a band of fewer than
+    ``AMPLITUDE_MIN_VOXELS`` voxels or at one distance. The whole band's decay at once, where the
+    shell contrasts each take one millimetre; b absorbs the tissue around the lesion, so fat or
+    gland beneath the band moves b, not A. Huber reweighting keeps a vessel or a few air voxels
+    from pulling the fit. Over the tumour's own signal (``margin_profile``) it ranks the oedema of
+    1400 development phantoms with Spearman r 0.93 (0.88 on lesions under 10 mm), where the 0-1 mm
+    contrast over the rim-minus-background difference gives 0.90 (0.84) and the near drop 0.91
+    (0.81); beside the 24 numbers before it, it lifts a linear read of the oedema from R² 0.69 to
+    0.77 (small lesions 0.20 to 0.48; training/EVALUATION.md)."""
+    values = np.asarray(values, dtype=np.float64)
+    decay = np.exp(-np.asarray(outside_mm, dtype=np.float64) / OEDEMA_DECAY_MM)
+    if values.size < AMPLITUDE_MIN_VOXELS or not np.ptp(decay) > 0:
+        return float("nan")
+    design = np.stack([np.ones_like(decay), decay], axis=1)
+    weights = np.ones_like(values)
+    for _ in range(1 + AMPLITUDE_REWEIGHTS):
+        root = np.sqrt(weights)
+        coefficients = np.linalg.lstsq(design * root[:, None], values * root, rcond=None)[0]
+        residual = np.abs(values - design @ coefficients)
+        robust_sd = 1.4826 * float(np.median(residual))
+        if not robust_sd > 0:  # an exact fit (or more than half the band on it): nothing to reweigh
+            break
+        weights = np.minimum(1.0, AMPLITUDE_HUBER_SD * robust_sd / np.maximum(residual, 1e-12))
+    return float(coefficients[1])
+
+
 def _band_neighbour_differences(intensities: np.ndarray, peritumoral: np.ndarray) -> np.ndarray:
     """|difference| of every pair of face-neighbouring band voxels, along all three storage axes (so
     a flip or permutation of the axes changes nothing; pairs across thick slices count like
@@ -350,6 +390,13 @@ def margin_profile(
             peritumoral_near_drop(raw, tumour, peritumoral, outside_mm, spacing_kji), raw_rim - background
         ),
         peritumoral_entropy(raw[peritumoral], background, raw_rim),
+        # Over the tumour's own signal, not its contrast with the tissue around it: that difference
+        # is small and fragile for a small necrotic lesion on bright gland. A ratio of the raw
+        # intensities, like the local texture (MR signal has no offset).
+        _ratio(
+            peritumoral_amplitude(raw[peritumoral], outside_mm[peritumoral]),
+            float(np.percentile(raw[tumour], 90)) if tumour.any() else 0.0,
+        ),
         peritumoral_homogeneity(values, peritumoral),
         _ratio(peritumoral_roughness(raw, peritumoral), raw_rim - background),
     ]

@@ -149,6 +149,8 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert network.log_numbers == ("tumour_local_texture",)  # recipe 9
     network, _ = build_configs(load_training_config(configs / "recipe10.yaml"))
     assert (network.n_scalar_features, network.scalar_limit_sd) == (24, 0.0)
+    network, _ = build_configs(load_training_config(configs / "recipe11.yaml"))
+    assert (network.n_scalar_features, network.scalar_limit_sd) == (24, 6.0)
     assert recipe7.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     default = TrainingConfig()
     network, _ = build_configs(default)
@@ -156,5 +158,6 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert default.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     assert default.linear_lr_factor == 10.0
     assert network.log_numbers == ("tumour_local_texture", "tumour_profile_texture")
-    assert network.n_scalar_features == len(SCALAR_FEATURES) - 2 == 24
-    assert network.scalar_limit_sd == 6.0  # recipe 11
+    assert network.n_scalar_features == len(SCALAR_FEATURES) - 2 == 25  # recipe 12
+    assert SCALAR_FEATURES[24] == "peritumoral_amplitude"
+    assert network.scalar_limit_sd == 6.0
