@@ -90,9 +90,19 @@ def run_fit(args) -> int:
 def run_evaluate(args) -> int:
     from BreastSubtypeTraining.evaluate import evaluate_model
 
-    result = evaluate_model(
-        args.model, _manifest_rows(args.manifest), args.out, device=args.device, truth_csv=_truth_for(args)
-    )
+    bar = _progress("evaluate")
+    try:
+        result = evaluate_model(
+            args.model,
+            _manifest_rows(args.manifest),
+            args.out,
+            device=args.device,
+            cache_dir=args.cache_dir,
+            truth_csv=_truth_for(args),
+            progress=bar,
+        )
+    finally:
+        bar.close()
     figures = ", ".join(
         f"{t.upper()} AUC {result[t]['auc']:.3f}"
         for t in ("er", "pr", "her2")
@@ -248,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", required=True)
     evaluate.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     evaluate.add_argument("--truth", help=TRUTH_HELP)
+    evaluate.add_argument(
+        "--cache-dir",
+        help="crop cache folder to share between runs (default: OUT/cache): several models evaluated "
+        "on one cohort prepare each case once",
+    )
     evaluate.set_defaults(_run=run_evaluate)
 
     cv = sub.add_parser("cv", help="patient-level stratified k-fold cross-validation")

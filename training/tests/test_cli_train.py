@@ -100,6 +100,20 @@ def test_fit_evaluate_export_exit_0(tmp_path, capsys, phantom_cohort):
     # The phantom cohort has truth.csv beside its manifest: the ceiling is reported next to the model.
     if (phantom_cohort.parent / "truth.csv").is_file():
         assert result["phantom_ceiling"]["n_cases"] == 12
+    # Several models on one cohort share a crop cache: each case is prepared once, same figures.
+    shared = tmp_path / "shared_cache"
+    for name in ("eval_shared_1", "eval_shared_2"):
+        argv = ["evaluate", "--model", str(run / "model"), "--manifest", str(phantom_cohort)]
+        assert (
+            main([*argv, "--out", str(tmp_path / name), "--device", "cpu", "--cache-dir", str(shared)]) == 0
+        )
+        if name == "eval_shared_1":
+            crops = {path: path.stat().st_mtime_ns for path in shared.rglob("*.npz")}
+            assert len(crops) == 12
+        assert not (tmp_path / name / "cache").exists()
+        shared_result = json.loads((tmp_path / name / "metrics.json").read_text(encoding="utf-8"))
+        assert shared_result["er"] == result["er"] and shared_result["ki67_percent"] == result["ki67_percent"]
+    assert {path: path.stat().st_mtime_ns for path in shared.rglob("*.npz")} == crops
     history = ["--changelog", "1.1.0: retrained", "--changelog", "1.0.0: first"]
     assert (
         main(
