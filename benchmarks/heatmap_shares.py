@@ -4,9 +4,11 @@ attention map's mass inside core/rim/peritumoral (target ≥ 80 %) and each Grad
 
 Phantoms: 96×96×40 at 0.8×0.8×1.5 mm, lesions 8-30 mm, every other one stored with flipped axes.
 
-    .venv/bin/python benchmarks/heatmap_shares.py [--model demo] [--cases 12] [--seed 500]
+    .venv/bin/python benchmarks/heatmap_shares.py [--model demo] [--cases 12] [--seed 500] [--out F.json]
 
-Writes benchmarks/results/heatmap_shares.json and prints median and minimum per map.
+Prints median and minimum per map and writes them to ``--out``; by default the demonstration model's
+figures go to benchmarks/results/heatmap_shares.json (the README's), and another model's only where
+``--out`` says, so measuring a candidate never overwrites the shipped model's record.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ def main() -> None:
     parser.add_argument("--model", default="demo")
     parser.add_argument("--cases", type=int, default=12)
     parser.add_argument("--seed", type=int, default=500)
+    parser.add_argument("--out", type=Path, help="JSON file for the figures (default: see above)")
     args = parser.parse_args()
+    out = args.out or (RESULTS if args.model == "demo" else None)
     model = load_model(args.model)
     per_map: dict[str, list[float]] = {}
     empty: dict[str, int] = {}
@@ -64,10 +68,11 @@ def main() -> None:
         }
         for name, v in per_map.items()
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        RESULTS, json.dumps({"model": args.model, "cases": args.cases, "maps": summary}, indent=2)
-    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(
+            out, json.dumps({"model": args.model, "cases": args.cases, "maps": summary}, indent=2)
+        )
     print("| map | where | median | minimum | empty |\n| --- | --- | ---: | ---: | ---: |")
     for name, figures in summary.items():
         where = "in ROIs" if name.startswith("attention") else "within 10 mm"
