@@ -195,9 +195,10 @@ def test_a_package_trained_on_numbers_in_another_order_is_refused(tmp_path):
         match=r"number 25: package peritumoral_homogeneity, this version peritumoral_amplitude",
     ):
         load_model_package(folder)
-    del bundle["breast_subtype"]["scalar_features"][-1]
+    read = NETWORK_CONFIG.n_scalar_features
+    bundle["breast_subtype"]["scalar_features"] = list(SCALAR_FEATURES[: read - 1])
     metadata_path.write_text(json.dumps(bundle))
-    with pytest.raises(ModelPackageError, match=r"number 25: package none"):
+    with pytest.raises(ModelPackageError, match=rf"number {read}: package none"):
         load_model_package(folder)
 
 

@@ -47,7 +47,8 @@ def test_a_number_beyond_the_limit_is_read_at_the_limit_and_one_within_it_as_it_
     assert float(within["numbers"][0, CONTRAST]) == pytest.approx(5.0, rel=1e-4)
     for key in ("er", "pr", "her2", "ki67_percent"):
         assert float(far[key]) == float(also_far[key]), key
-        assert abs(float(far[key]) - float(within[key])) > 1e-4, key
+        # relative: a random linear read may put Ki-67 deep in its sigmoid's tail, near 0 %
+        assert float(far[key]) != pytest.approx(float(within[key]), rel=1e-3), key
 
 
 def test_packages_before_the_limit_read_every_number_in_proportion():

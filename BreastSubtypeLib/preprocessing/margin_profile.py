@@ -32,11 +32,13 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
   direction against the tissue beside it (``peritumoral_near_drop``, a fraction of the rim's
   contrast). Recipe 12 (``n_scalar_features`` 25) reads the band's amplitude too
   (``peritumoral_amplitude``: the band's decay from the margin, fitted as A exp(-d / 2 mm) over
-  the tissue beneath it, A as a fraction of the tumour's own signal, its 90th percentile). The last
-  two are candidates, read only when a config asks for them: the band's homogeneity
-  (``peritumoral_homogeneity``: how small the differences between neighbouring band voxels are on a
-  whole-image scale, ``n_scalar_features`` 26) and its roughness (``peritumoral_roughness``: their
-  median as a fraction of the rim's contrast, 27).
+  the tissue beneath it, A as a fraction of the tumour's own signal, its 90th percentile), and
+  recipe 13 (``n_scalar_features`` 26) the tumour's mean signal over its 0-1 mm rim's
+  (``tumour_to_rim_signal``, no background taken off: washout and necrosis without the tissue
+  around the lesion). The last two are candidates, read only when a config asks for them: the
+  band's homogeneity (``peritumoral_homogeneity``: how small the differences between neighbouring
+  band voxels are on a whole-image scale, 27) and its roughness (``peritumoral_roughness``: their
+  median as a fraction of the rim's contrast, 28).
 
 The shell means and core statistics are in the crop's normalised units (same offset, scale and
 clipping), so the profile and the crop speak one scale; the contrasts are ratios of the unclipped
@@ -78,6 +80,7 @@ CONTRASTS: tuple[str, ...] = (
     "peritumoral_near_drop",
     "peritumoral_entropy",
     "peritumoral_amplitude",
+    "tumour_to_rim_signal",
     "peritumoral_homogeneity",
     "peritumoral_roughness",
 )
@@ -129,6 +132,7 @@ MARGIN_PROFILE_REGION: tuple[int, ...] = (
     2,  # peritumoral near drop
     2,  # peritumoral entropy
     2,  # peritumoral amplitude (over the tumour's own signal; hidden with the band it measures)
+    1,  # tumour-to-rim signal: hidden with the rim, like the core-to-rim ratio
     2,  # peritumoral homogeneity
     2,  # peritumoral roughness
 )
@@ -397,6 +401,10 @@ def margin_profile(
             peritumoral_amplitude(raw[peritumoral], outside_mm[peritumoral]),
             float(np.percentile(raw[tumour], 90)) if tumour.any() else 0.0,
         ),
+        # The tumour's mean signal over its 0-1 mm rim's, with no background taken off either: the
+        # tumour replaces the tissue it grows in, so its washout and necrosis are a ratio of its own
+        # signals, where the core-to-rim ratio above also carries the gland or fat around it.
+        _ratio(float(raw[tumour].mean()), raw_rim) if tumour.any() else 0.0,
         peritumoral_homogeneity(values, peritumoral),
         _ratio(peritumoral_roughness(raw, peritumoral), raw_rim - background),
     ]

@@ -44,6 +44,7 @@ MARGIN_NUMBER_TITLES: dict[str, str] = {
     "tumour_profile_texture": "Tumour: texture around its rim-to-core profile (heterogeneity)",
     "peritumoral_near_drop": "Peritumoral drop from 0-1 mm to 2-3 mm, per direction, relative to the rim (oedema)",
     "peritumoral_amplitude": "Peritumoral enhancement fading from the margin, relative to the tumour's (oedema)",
+    "tumour_to_rim_signal": "Tumour signal as a fraction of its rim's (central washout, necrosis)",
     "peritumoral_homogeneity": "Peritumoral homogeneity (how alike neighbouring voxels are)",
     "peritumoral_roughness": "Peritumoral texture (neighbour-to-neighbour differences relative to the rim)",
 }

@@ -44,8 +44,9 @@ from BreastSubtypeTraining.manifest import ManifestRow
 # 3: scalars carry the margin profile; 4: the profile's four contrasts, and the ROIs of images stored
 # with a negative offset; 5: the band's entropy; 6: the profile texture and the near drop; 7: the near
 # drop's sectors that a flip or permutation of the storage axes only relabels; 8: the band's roughness;
-# 9: the band's homogeneity; 10: the band's amplitude (25th, before the homogeneity and roughness).
-CACHE_VERSION = 10
+# 9: the band's homogeneity; 10: the band's amplitude (25th, before the homogeneity and roughness);
+# 11: the tumour's signal over its rim's (26th).
+CACHE_VERSION = 11
 
 
 def file_signature(path: Path) -> list:

@@ -151,6 +151,8 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert (network.n_scalar_features, network.scalar_limit_sd) == (24, 0.0)
     network, _ = build_configs(load_training_config(configs / "recipe11.yaml"))
     assert (network.n_scalar_features, network.scalar_limit_sd) == (24, 6.0)
+    network, _ = build_configs(load_training_config(configs / "recipe12.yaml"))
+    assert (network.n_scalar_features, network.scalar_limit_sd) == (25, 6.0)
     assert recipe7.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     default = TrainingConfig()
     network, _ = build_configs(default)
@@ -158,6 +160,6 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert default.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     assert default.linear_lr_factor == 10.0
     assert network.log_numbers == ("tumour_local_texture", "tumour_profile_texture")
-    assert network.n_scalar_features == len(SCALAR_FEATURES) - 2 == 25  # recipe 12
-    assert SCALAR_FEATURES[24] == "peritumoral_amplitude"
+    assert network.n_scalar_features == len(SCALAR_FEATURES) - 2 == 26  # recipe 13
+    assert SCALAR_FEATURES[24:26] == ("peritumoral_amplitude", "tumour_to_rim_signal")
     assert network.scalar_limit_sd == 6.0
