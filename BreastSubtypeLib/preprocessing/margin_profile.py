@@ -26,8 +26,8 @@ receives it beside the crop as per-case numbers (``MARGIN_PROFILE_FEATURES``):
   On wide-variation development phantoms the first four raised the share of the latent
   heterogeneity that the profile explains linearly from 0.31 to 0.59 and of the oedema from 0.68
   to 0.73, and the 0-1 mm contrast alone separates HER2 with AUC 0.88 where the 0-1 mm mean gives
-  0.79 (training/EVALUATION.md). Two more, read by the default (recipe 10,
-  ``n_scalar_features`` 24): the tumour's texture around its own rim-to-core profile
+  0.79 (training/EVALUATION.md). Two more, read since recipe 10 (``n_scalar_features``
+  24): the tumour's texture around its own rim-to-core profile
   (``tumour_profile_texture``) and the drop from the 0-1 mm to the 2-3 mm band, direction by
   direction against the tissue beside it (``peritumoral_near_drop``, a fraction of the rim's
   contrast). Recipe 12 (``n_scalar_features`` 25) reads the band's amplitude too
@@ -384,6 +384,7 @@ def margin_profile(
     raw_band = _shell_means(raw[peritumoral], outside_mm[peritumoral], PERITUMORAL_SHELLS_MM)
     background = raw_band[-1]
     raw_core = raw[labels_box == CORE]
+    raw_tumour = raw[tumour]
     contrasts = [
         tumour_local_texture(raw, tumour, spacing_kji),
         _ratio(float(raw_core.mean()) - background, raw_rim - background) if raw_core.size else 0.0,
@@ -399,12 +400,12 @@ def margin_profile(
         # intensities, like the local texture (MR signal has no offset).
         _ratio(
             peritumoral_amplitude(raw[peritumoral], outside_mm[peritumoral]),
-            float(np.percentile(raw[tumour], 90)) if tumour.any() else 0.0,
+            float(np.percentile(raw_tumour, 90)) if raw_tumour.size else 0.0,
         ),
         # The tumour's mean signal over its 0-1 mm rim's, with no background taken off either: the
         # tumour replaces the tissue it grows in, so its washout and necrosis are a ratio of its own
         # signals, where the core-to-rim ratio above also carries the gland or fat around it.
-        _ratio(float(raw[tumour].mean()), raw_rim) if tumour.any() else 0.0,
+        _ratio(float(raw_tumour.mean()), raw_rim) if raw_tumour.size else 0.0,
         peritumoral_homogeneity(values, peritumoral),
         _ratio(peritumoral_roughness(raw, peritumoral), raw_rim - background),
     ]
