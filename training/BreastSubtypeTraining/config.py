@@ -56,6 +56,12 @@ class TrainingConfig:
     deep_penalty: dict[str, float] = field(
         default_factory=lambda: {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     )
+    # {task: penalty}: adds penalty x the sum of the absolute weights of the task's linear read of the
+    # numbers to the loss (L1: a sparse read). Recipe 14: the band's numbers are collinear, so a read
+    # without it spread HER2's weight over a different few with each training sample, and an unlucky
+    # sample lost 1.5 points of achievable AUC (EVALUATION.md, 2026-12-01). 0.024 per mean loss is a
+    # logistic regression's C 0.1 at 420 training cases; a larger cohort weighs it less per case.
+    linear_l1: dict[str, float] = field(default_factory=lambda: {"er": 0.024, "pr": 0.024, "her2": 0.024})
     # Learning rate of the linear read of the numbers (NetworkConfig.scalar_skip) x this factor.
     # Recipe 8: 10. Adam moves a weight by about the learning rate a step, so with one rate the read
     # ended ~4x smaller than the logistic ridge on the same numbers; 10 reaches it (EVALUATION.md).
@@ -118,14 +124,18 @@ class TrainingConfig:
             problems.append(f"schedule must be onecycle or cosine, got {config.schedule!r}")
         if config.ki67_loss not in KI67_LOSSES:
             problems.append(f"ki67_loss must be one of {', '.join(KI67_LOSSES)}, got {config.ki67_loss!r}")
-        if not isinstance(config.deep_penalty, dict) or any(
-            task not in TASKS or not isinstance(value, int | float) or not value >= 0
-            for task, value in config.deep_penalty.items()
-        ):
-            problems.append(
-                f"deep_penalty must map tasks ({', '.join(TASKS)}) to zero or positive numbers, "
-                f"got {config.deep_penalty!r}"
-            )
+        for name in ("deep_penalty", "linear_l1"):
+            penalty = getattr(config, name)
+            if not isinstance(penalty, dict) or any(
+                task not in TASKS
+                or isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not value >= 0
+                for task, value in penalty.items()
+            ):
+                problems.append(
+                    f"{name} must map tasks ({', '.join(TASKS)}) to zero or positive numbers, got {penalty!r}"
+                )
         if config.selection not in ("last", "best"):
             problems.append(f"selection must be last or best, got {config.selection!r}")
         if config.monitor not in ("mean_auc", "loss"):
@@ -166,13 +176,16 @@ def build_configs(config: TrainingConfig):
         )
     network_config = NetworkConfig().with_overrides({**ABLATIONS[config.ablation], **config.network})
     preprocessing_config = PreprocessingConfig().with_overrides(config.preprocessing)
-    held = sorted(task for task, penalty in config.deep_penalty.items() if penalty)
-    if held and not (network_config.scalar_skip and network_config.n_scalar_features):
-        # Without the linear path the deep path is the whole output: the penalty would flatten it.
-        raise BadInputError(
-            f"training config: deep_penalty ({', '.join(held)}) needs the linear read of the numbers "
-            "(network: scalar_skip: true and n_scalar_features > 0); set deep_penalty: {} to turn it off."
-        )
+    # Without the linear path the deep path is the whole output: a deep penalty would flatten it, and
+    # an L1 penalty would have nothing to act on.
+    reads_numbers = network_config.scalar_skip and network_config.n_scalar_features
+    for name in ("deep_penalty", "linear_l1"):
+        held = sorted(task for task, penalty in getattr(config, name).items() if penalty)
+        if held and not reads_numbers:
+            raise BadInputError(
+                f"training config: {name} ({', '.join(held)}) needs the linear read of the numbers "
+                f"(network: scalar_skip: true and n_scalar_features > 0); set {name}: {{}} to turn it off."
+            )
     return network_config, preprocessing_config
 
 

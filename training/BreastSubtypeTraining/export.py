@@ -149,6 +149,7 @@ def model_card(metadata: dict, run_metrics: dict, extra_markdown: str | None = N
         "(missing labels contribute nothing)"
         + _deep_penalty_words(training.get("deep_penalty") or {})
         + _linear_rate_words(training.get("linear_lr_factor", 1.0))
+        + _linear_l1_words(training.get("linear_l1") or {})
         + ".",
     ]
     if ours.get("reproduce"):
@@ -170,6 +171,14 @@ def _deep_penalty_words(penalty: dict) -> str:
         f"; the deep path's logit is held small by a penalty on its variance across each batch ({named}:"
         " the larger, the more of the output the linear read of the margin profile and size carries)"
     )
+
+
+def _linear_l1_words(penalty: dict) -> str:
+    held = {task: value for task, value in penalty.items() if value}
+    if not held:
+        return ""
+    named = ", ".join(f"{TASK_TITLES.get(task, task)} {value:g}" for task, value in held.items())
+    return f"; the linear read's weights carry an L1 penalty, so each task reads few of the numbers ({named})"
 
 
 def _linear_rate_words(factor: float) -> str:
@@ -272,6 +281,7 @@ def export_run(
             "training_seconds": run_metrics.get("training_seconds"),
             "ki67_loss": training.ki67_loss,
             "deep_penalty": training.deep_penalty,
+            "linear_l1": training.linear_l1,
             "linear_lr_factor": training.linear_lr_factor,
             "ki67_standardise": training.ki67_standardise,
             "selection": training.selection,

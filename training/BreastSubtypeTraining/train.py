@@ -289,6 +289,20 @@ def build_model(run: Run, data: RunData) -> Model:
     return Model(network, loss_module, optimizer, state)
 
 
+def read_penalties(network, outputs: dict, config: TrainingConfig) -> torch.Tensor:
+    """What the recipe adds to the tasks' loss to shape how the network reads: each held task's
+    deep-path logit variance across the batch (``deep_penalty``) and the absolute weights of each
+    task's linear read of the numbers (``linear_l1``)."""
+    total = torch.zeros((), device=next(network.parameters()).device)
+    for task, penalty in config.deep_penalty.items():
+        if penalty and task in outputs["deep_logits"]:
+            total = total + penalty * outputs["deep_logits"][task].float().var(unbiased=False)
+    for task, penalty in config.linear_l1.items():
+        if penalty and task in network.scalar_skip:
+            total = total + penalty * network.scalar_skip[task].weight.abs().sum()
+    return total
+
+
 def _run_epoch(run: Run, model: Model, trained, loader, total_steps: int, scaler, description: str) -> dict:
     config, state, optimizer = run.config, model.state, model.optimizer
     trained.train()
@@ -308,9 +322,7 @@ def _run_epoch(run: Run, model: Model, trained, loader, total_steps: int, scaler
         loss, per_task = model.loss_module(
             {k: v.float() for k, v in outputs.items() if k in LABELS}, labels, known
         )
-        for task, penalty in config.deep_penalty.items():
-            if penalty and task in outputs["deep_logits"]:
-                loss = loss + penalty * outputs["deep_logits"][task].float().var(unbiased=False)
+        loss = loss + read_penalties(model.network, outputs, config)
         scaler.scale(loss).backward()
         run.dist.average_gradients(model.loss_module.parameters())
         scaler.unscale_(optimizer)

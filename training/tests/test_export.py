@@ -74,7 +74,10 @@ def test_package_metadata_carries_thresholds_metrics_and_card(one_epoch_run, tmp
     assert "The network reads only tissue within 10 mm of these regions" in card
     assert "It reads `tumour_local_texture` and `tumour_profile_texture` on a log scale." in card
     assert ours["training"]["linear_lr_factor"] == 10.0
-    assert "; the linear read of the numbers learns at 10 x the learning rate of the other weights." in card
+    assert (
+        "; the linear read of the numbers learns at 10 x the learning rate of the other weights; the linear read's "
+        "weights carry an L1 penalty, so each task reads few of the numbers (ER 0.024, PR 0.024, HER2 0.024)."
+    ) in card
 
 
 def test_exporting_the_same_run_twice_gives_the_same_weights_file(one_epoch_run, tmp_path):

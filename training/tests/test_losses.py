@@ -153,6 +153,11 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert (network.n_scalar_features, network.scalar_limit_sd) == (24, 6.0)
     network, _ = build_configs(load_training_config(configs / "recipe12.yaml"))
     assert (network.n_scalar_features, network.scalar_limit_sd) == (25, 6.0)
+    recipe13 = load_training_config(configs / "recipe13.yaml")
+    assert build_configs(recipe13)[0].n_scalar_features == 26
+    for recipe in range(5, 14):  # every recipe before 14 read its numbers without an L1 penalty
+        assert load_training_config(configs / f"recipe{recipe}.yaml").linear_l1 == {}, recipe
+    assert load_training_config(configs / "demo.yaml").linear_l1 == {}
     assert recipe7.deep_penalty == {"ki67": 10.0, "er": 1.0, "pr": 1.0, "her2": 1.0}
     default = TrainingConfig()
     network, _ = build_configs(default)
@@ -163,3 +168,41 @@ def test_a_deep_penalty_without_the_linear_path_is_refused_and_earlier_recipes_a
     assert network.n_scalar_features == len(SCALAR_FEATURES) - 2 == 26  # recipe 13
     assert SCALAR_FEATURES[24:26] == ("peritumoral_amplitude", "tumour_to_rim_signal")
     assert network.scalar_limit_sd == 6.0
+
+
+def test_the_read_penalties_add_the_deep_logits_variance_and_the_linear_reads_absolute_weights():
+    import torch
+
+    from BreastSubtypeLib.model.network import SpatialMultiTaskNet
+    from BreastSubtypeTraining.config import TrainingConfig, build_configs
+    from BreastSubtypeTraining.train import read_penalties
+
+    config = TrainingConfig.from_dict({"deep_penalty": {"ki67": 2.0}, "linear_l1": {"her2": 0.5, "er": 0.0}})
+    network = SpatialMultiTaskNet(build_configs(config)[0])
+    with torch.no_grad():
+        for layer in network.scalar_skip.values():
+            layer.weight.zero_()
+        network.scalar_skip["her2"].weight[0, :3] = torch.tensor([1.5, -2.0, 0.25])
+        network.scalar_skip["er"].weight[0, 0] = 7.0  # er's penalty is 0: not read
+    outputs = {"deep_logits": {"ki67": torch.tensor([1.0, 3.0]), "her2": torch.tensor([0.0, 10.0])}}
+    # ki67: 2 x variance 1.0 = 2.0; her2: 0.5 x (1.5 + 2.0 + 0.25) = 1.875
+    assert float(read_penalties(network, outputs, config)) == pytest.approx(3.875, abs=1e-6)
+    plain = TrainingConfig.from_dict({"deep_penalty": {}, "linear_l1": {}})
+    assert float(read_penalties(network, outputs, plain)) == 0.0
+    # recipe 14, the default, reads the receptors' numbers sparsely; Ki-67 keeps its plain read
+    assert TrainingConfig().linear_l1 == {"er": 0.024, "pr": 0.024, "her2": 0.024}
+
+
+@pytest.mark.parametrize("penalty", [{"her2": -0.1}, {"HER2": 0.1}, {"er": True}, [0.1]])
+def test_a_linear_l1_that_is_not_tasks_to_non_negative_numbers_is_refused_by_name(penalty):
+    from BreastSubtypeLib.errors import BadInputError
+    from BreastSubtypeTraining.config import TrainingConfig, build_configs
+
+    with pytest.raises(BadInputError, match="linear_l1 must map tasks"):
+        TrainingConfig.from_dict({"linear_l1": penalty})
+    with pytest.raises(BadInputError, match=r"linear_l1 \(her2\) needs the linear read of the numbers"):
+        build_configs(
+            TrainingConfig.from_dict(
+                {"linear_l1": {"her2": 0.1}, "deep_penalty": {}, "network": {"scalar_skip": False}}
+            )
+        )
