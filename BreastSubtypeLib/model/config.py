@@ -36,8 +36,8 @@ SCALAR_FEATURES: tuple[str, ...] = (*SIZE_FEATURES, *MARGIN_PROFILE_FEATURES)
 # read the first 24: the profile texture, the near drop and the band's entropy brought the Ki-67
 # error against the phantoms' noise-free expected Ki-67 down in all six development runs. Recipe 12
 # reads the 25th too, the band's amplitude over the tumour's own signal: it reads the oedema of small
-# lesions, which the contrasts over the rim-minus-background difference miss. Recipe 13 (the default)
-# reads the 26th, the tumour's mean signal over its rim's with no background taken off: ER up about
+# lesions, which the contrasts over the rim-minus-background difference miss. Recipes 13 and 14 (the
+# default) read the 26th, the tumour's mean signal over its rim's with no background taken off: ER up about
 # a point of the achievable AUC on 1000 held-out phantoms. The 27th and 28th, the band's homogeneity
 # and roughness, are candidates not yet evaluated on a final cohort.
 RECIPE_SCALAR_FEATURES = SCALAR_FEATURES.index("peritumoral_homogeneity")
